@@ -21,6 +21,9 @@ from pydantic_settings import (
 )
 
 
+ExporterName = Literal["store", "otlp", "console"]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -98,8 +101,9 @@ class ProvidersSettings(_Section):
 
 
 class TelemetrySettings(_Section):
-    exporters: list[Literal["store", "otlp", "console"]] = Field(
-        default_factory=lambda: ["store"], description="Where finished spans are sent."
+    exporters: list[ExporterName] = Field(
+        default_factory=lambda: list[ExporterName](["store"]),
+        description="Where finished spans are sent.",
     )
     otlp_endpoint: str = Field(
         "http://127.0.0.1:4318/v1/traces", description="OTLP/HTTP traces endpoint."

@@ -1,0 +1,1 @@
+"""Pipeline execution: load and compile specs, run their layers, emit one span per layer."""

@@ -1,0 +1,61 @@
+"""Correlation ids: one id ties a caller's request to every span of its run.
+
+A W3C ``traceparent`` from the caller makes the run part of the caller's trace. Otherwise an
+``X-Request-ID`` becomes the correlation id: a 32-hex id is used as the trace id itself, any
+other string is hashed into one, so the same request id always lands in the same trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+
+from opentelemetry.context import Context
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    TraceFlags,
+    get_current_span,
+    set_span_in_context,
+)
+
+from keel.core.errors import InvalidInputError
+from keel.core.tracing import is_trace_id
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+
+
+def check_request_id(value: str) -> str:
+    if not _REQUEST_ID.match(value):
+        raise InvalidInputError(
+            "X-Request-ID must be 1-128 characters of letters, digits and ._:@/+=-",
+            code="request_id_invalid",
+        )
+    return value
+
+
+def trace_id_for(correlation_id: str) -> int:
+    lowered = correlation_id.lower()
+    if is_trace_id(lowered):
+        return int(lowered, 16)
+    return int(hashlib.sha256(correlation_id.encode()).hexdigest()[:32], 16) or 1
+
+
+def parent_context(
+    correlation_id: str | None, parent: Context | None
+) -> tuple[Context | None, str | None]:
+    """The context the root span starts in, and the correlation id if already known."""
+    if parent is not None:
+        span_context = get_current_span(parent).get_span_context()
+        if span_context.is_valid:
+            return parent, correlation_id or format(span_context.trace_id, "032x")
+    if correlation_id is None:
+        return None, None
+    remote = SpanContext(
+        trace_id=trace_id_for(correlation_id),
+        span_id=random.getrandbits(64) or 1,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    return set_span_in_context(NonRecordingSpan(remote)), correlation_id

@@ -1,0 +1,200 @@
+"""The runner: one trace per run, one span per layer, stages plugged in between layers.
+
+pipeline NAME (root)
+├── [before_preprocess stages]   input guardrails
+├── preprocess                   validate input schema, map to variables
+├── [before_render stages]       retrieval
+├── render_prompt                sandboxed templates -> messages
+├── chat MODEL                   token fit, call, timeout, fallbacks
+├── [after_generate stages]      output guardrails
+├── postprocess                  parse -> output / decision (thresholds)
+└── [after_postprocess stages]   review gate
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, Tracer
+
+from keel.core import tracing as attr
+from keel.core.decision import Decision
+from keel.core.errors import KeelError
+from keel.core.usage import Usage
+from keel.pipeline.compiled import CompiledPipeline
+from keel.pipeline.correlation import parent_context
+from keel.pipeline.generate import ModelSource, generate
+from keel.pipeline.postprocess import postprocess
+from keel.pipeline.steps import RunContext, RunHooks, RunState, SpanFactory, Stage, mark_failed
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    trace_id: str
+    correlation_id: str
+    pipeline: str
+    version: str
+    label: str | None
+    output: Any
+    decision: Decision | None
+    text: str
+    usage: Usage
+    cost_usd: Decimal
+    model: str
+    model_version: str | None
+    latency_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trace_id": self.trace_id,
+            "request_id": self.correlation_id,
+            "pipeline": self.pipeline,
+            "version": self.version,
+            "label": self.label,
+            "output": self.output,
+            "decision": self.decision.to_dict() if self.decision else None,
+            "text": self.text,
+            "usage": {
+                "input_tokens": self.usage.input_tokens,
+                "output_tokens": self.usage.output_tokens,
+                "total_tokens": self.usage.total_tokens,
+            },
+            "cost_usd": str(self.cost_usd),
+            "model": self.model,
+            "model_version": self.model_version,
+            "latency_ms": round(self.latency_ms, 3),
+        }
+
+
+class Runner:
+    """Executes compiled pipelines. Holds no per-run state; safe to share across requests."""
+
+    def __init__(
+        self,
+        models: ModelSource,
+        tracer: Tracer,
+        *,
+        default_model: str,
+        capture_content: bool = True,
+        hooks: RunHooks | None = None,
+    ) -> None:
+        self._models = models
+        self._spans = SpanFactory(tracer, capture_content)
+        self._default_model = default_model
+        self._hooks = hooks or RunHooks()
+
+    async def run(
+        self, compiled: CompiledPipeline, data: Any, context: RunContext | None = None
+    ) -> RunResult:
+        context = context or RunContext()
+        parent, known_id = parent_context(context.correlation_id, context.parent)
+        started = time.perf_counter()
+        root, ctx = self._spans.start(
+            f"pipeline {compiled.name}", parent, self._root_attributes(compiled, context)
+        )
+        trace_id = format(root.get_span_context().trace_id, "032x")
+        correlation_id = known_id or trace_id
+        root.set_attribute(attr.CORRELATION_ID, correlation_id)
+        state = RunState(compiled, data, context)
+        try:
+            await self._layers(state, ctx)
+        except BaseException as exc:
+            mark_failed(root, exc)
+            if isinstance(exc, KeelError):
+                exc.details.setdefault("trace_id", trace_id)
+                exc.details.setdefault("request_id", correlation_id)
+            raise
+        finally:
+            self._finish_root(root, state)
+        response = state.response
+        assert response is not None and state.model_id is not None
+        return RunResult(
+            trace_id=trace_id,
+            correlation_id=correlation_id,
+            pipeline=compiled.name,
+            version=compiled.version,
+            label=context.label,
+            output=state.output,
+            decision=state.decision,
+            text=response.text,
+            usage=state.usage,
+            cost_usd=state.cost_usd,
+            model=state.model_id,
+            model_version=response.model,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    @staticmethod
+    def _root_attributes(compiled: CompiledPipeline, context: RunContext) -> dict[str, Any]:
+        attributes: dict[str, Any] = {
+            attr.ROOT: True,
+            attr.LAYER: "pipeline",
+            attr.PIPELINE: compiled.name,
+            attr.PIPELINE_VERSION: compiled.version,
+        }
+        if context.label:
+            attributes[attr.PIPELINE_LABEL] = context.label
+        if context.caller:
+            attributes[attr.CALLER] = context.caller
+        return attributes
+
+    def _finish_root(self, root: Span, state: RunState) -> None:
+        root.set_attribute(attr.GEN_AI_USAGE_INPUT_TOKENS, state.usage.input_tokens)
+        root.set_attribute(attr.GEN_AI_USAGE_OUTPUT_TOKENS, state.usage.output_tokens)
+        root.set_attribute(attr.COST_USD, str(state.cost_usd))
+        if state.decision is not None:
+            root.set_attribute(attr.DECISION, state.decision.decision)
+        self._spans.payload(root, attr.INPUT, state.input)
+        if state.output is not None:
+            self._spans.payload(root, attr.OUTPUT, state.output)
+        root.end()
+
+    async def _stages(self, stages: Sequence[Stage], state: RunState, ctx: Context) -> None:
+        for stage in stages:
+            with self._spans.layer(stage.name, stage.layer, ctx):
+                await stage(state)
+
+    async def _layers(self, state: RunState, ctx: Context) -> None:
+        compiled, hooks, spans = state.compiled, self._hooks, self._spans
+        await self._stages(hooks.before_preprocess, state, ctx)
+        with spans.layer("preprocess", "preprocess", ctx, state.input) as span:
+            state.variables = compiled.mapper(state.input)
+            spans.payload(span, attr.OUTPUT, state.variables)
+        await self._stages(hooks.before_render, state, ctx)
+        with spans.layer("render_prompt", "prompt", ctx, state.variables) as span:
+            state.messages = compiled.render(state.variables)
+            spans.payload(span, attr.OUTPUT, state.messages)
+        await self._generate(state, ctx)
+        await self._stages(hooks.after_generate, state, ctx)
+        assert state.response is not None
+        with spans.layer("postprocess", "postprocess", ctx, state.response.text) as span:
+            parsed = postprocess(compiled, state.response.text)
+            state.output, state.decision = parsed.value, parsed.decision
+            spans.payload(span, attr.OUTPUT, parsed.decision or parsed.value)
+            if parsed.decision is not None:
+                span.set_attribute(attr.DECISION, parsed.decision.decision)
+        await self._stages(hooks.after_postprocess, state, ctx)
+
+    async def _generate(self, state: RunState, ctx: Context) -> None:
+        model_spec = state.compiled.spec.model
+        chain = [model_spec.id or self._default_model, *model_spec.fallbacks]
+        with self._spans.layer(f"chat {chain[0]}", "model", ctx, state.messages) as span:
+            generation = await generate(
+                span,
+                self._models,
+                chain,
+                state.messages,
+                state.compiled.params,
+                timeout_s=model_spec.timeout_s,
+                extra=dict(model_spec.options),
+            )
+            self._spans.payload(span, attr.OUTPUT, generation.response.text)
+        state.response = generation.response
+        state.model_id = generation.model_id
+        state.usage = state.usage + generation.response.usage
+        state.cost_usd += generation.cost_usd
