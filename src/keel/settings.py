@@ -20,7 +20,6 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-
 ExporterName = Literal["store", "otlp", "console"]
 
 

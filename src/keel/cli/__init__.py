@@ -1,0 +1,1 @@
+"""The ``keel`` command line: a thin Typer layer over the library."""

@@ -1,0 +1,61 @@
+"""The ``keel`` command: errors become one clear line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import typer
+from rich.text import Text
+
+from keel.cli import pipelines, project, run, serve, traces
+from keel.cli.output import stderr
+from keel.core.errors import KeelError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def build() -> typer.Typer:
+    app = typer.Typer(
+        name="keel",
+        help="Keel: versioned LLM pipelines behind resilient, traced model adapters.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    app.command()(run.run)
+    app.command()(serve.serve)
+    app.command()(project.init)
+    app.command()(project.settings)
+    app.add_typer(pipelines.app, name="pipelines")
+    app.add_typer(traces.app, name="traces")
+    app.add_typer(project.db_app, name="db")
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    try:
+        build()(args=argv, standalone_mode=False)
+    except KeelError as exc:
+        stderr().print(Text.assemble(("error", "red"), f" [{exc.code}]: {exc.message}"))
+        sys.exit(EXIT_ERROR)
+    except click.exceptions.Abort:
+        stderr().print("aborted")
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # the CLI never shows a traceback; the log level can
+        if os.environ.get("KEEL_LOG_LEVEL", "").lower() == "debug":
+            raise
+        message = (
+            f" [internal_error]: {type(exc).__name__}: {exc} (KEEL_LOG_LEVEL=debug shows more)"
+        )
+        stderr().print(Text.assemble(("error", "red"), message))
+        sys.exit(EXIT_ERROR)
+    return 0

@@ -1,0 +1,29 @@
+"""What commands share: settings, and the store or full runtime built from them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from keel.catalog import PipelineCatalog
+from keel.settings import KeelSettings
+from keel.store import Store
+
+
+def load_settings() -> KeelSettings:
+    return KeelSettings()
+
+
+@contextmanager
+def open_store() -> Iterator[Store]:
+    store = Store.open(load_settings().resolved_database_url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextmanager
+def open_catalog() -> Iterator[PipelineCatalog]:
+    with open_store() as store:
+        yield PipelineCatalog(store, label_ttl=0)

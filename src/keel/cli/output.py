@@ -1,0 +1,28 @@
+"""Console output shared by the commands: one stdout and one stderr console per call."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+
+def stdout() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def shorten(text: str | None, limit: int) -> str:
+    if text is None:
+        return ""
+    flat = " ".join(text.split())
+    return flat if limit <= 0 or len(flat) <= limit else flat[: limit - 1] + "…"

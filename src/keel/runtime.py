@@ -1,0 +1,83 @@
+"""The composition root: builds the store, providers, tracing, catalog and runner from settings.
+
+Both the server and the CLI hold one ``Runtime``; nothing here is module-level state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from keel.catalog import PipelineCatalog
+from keel.pipeline.runner import Runner
+from keel.providers.registry import ProviderRegistry
+from keel.settings import KeelSettings
+from keel.store import Store
+from keel.telemetry.setup import build_tracer_provider
+
+
+def provider_options(settings: KeelSettings) -> dict[str, dict[str, Any]]:
+    """Plain option mappings for the built-in providers, secrets unwrapped."""
+    providers = settings.providers
+    options: dict[str, dict[str, Any]] = {}
+    for name in ("openai", "anthropic", "local"):
+        section = getattr(providers, name).model_dump()
+        options[name] = _unwrap(section) | {"allow_remote": providers.allow_remote}
+    options["testing"] = {}
+    return options
+
+
+def _unwrap(section: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (v.get_secret_value() if hasattr(v, "get_secret_value") else v)
+        for k, v in section.items()
+    }
+
+
+def build_registry(settings: KeelSettings) -> ProviderRegistry:
+    registry = ProviderRegistry.from_entry_points(provider_options(settings))
+    for name, endpoint in settings.providers.endpoints.items():
+        registry.add_endpoint(
+            name,
+            "openai",
+            _unwrap(endpoint.model_dump()) | {"allow_remote": settings.providers.allow_remote},
+        )
+    return registry
+
+
+class Runtime:
+    """Everything a Keel process needs, built once and closed once."""
+
+    def __init__(
+        self,
+        settings: KeelSettings,
+        *,
+        store: Store | None = None,
+        registry: ProviderRegistry | None = None,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store or Store.open(settings.resolved_database_url)
+        self.registry = registry or build_registry(settings)
+        self.tracer_provider = tracer_provider or build_tracer_provider(
+            settings.telemetry, self.store
+        )
+        self.catalog = PipelineCatalog(self.store, label_ttl=settings.server.label_cache_seconds)
+        self.runner = Runner(
+            self.registry,
+            self.tracer_provider.get_tracer("keel"),
+            default_model=settings.providers.default_model,
+            capture_content=settings.telemetry.capture_content,
+        )
+
+    def flush(self) -> None:
+        self.tracer_provider.force_flush()
+
+    async def aclose(self) -> None:
+        await self.registry.aclose()
+        self.close()
+
+    def close(self) -> None:
+        self.tracer_provider.shutdown()
+        self.store.close()

@@ -1,0 +1,35 @@
+"""``POST /v1/pipelines/{name}/invoke``: run a pipeline version on one input."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from keel.pipeline.steps import RunContext
+from keel.runtime import Runtime
+from keel.server.responses import JSONBytes
+from keel.server.schemas import ERRORS, InvokeRequest, InvokeResponse
+
+router = APIRouter(tags=["pipelines"])
+
+
+@router.post(
+    "/v1/pipelines/{name}/invoke",
+    responses={200: {"model": InvokeResponse}, **ERRORS},
+    summary="Run a pipeline on one input",
+)
+async def invoke(
+    name: str,
+    body: InvokeRequest,
+    request: Request,
+    version: str | None = Query(None, description="Exact version (or a unique prefix)."),
+    label: str | None = Query(None, description="A label such as production or staging."),
+) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    compiled = runtime.catalog.resolve(name, version=version, label=label)
+    correlation = request.state.correlation
+    context = RunContext(
+        correlation_id=correlation.request_id, parent=correlation.parent, label=label
+    )
+    result = await runtime.runner.run(compiled, body.input, context)
+    return JSONBytes(result.to_dict())

@@ -1,0 +1,33 @@
+"""Suite-wide guards and fixtures.
+
+No test may reach a paid model API: remote model calls are switched off for every settings
+object the suite builds, and the HTTP providers refuse non-loopback hosts before connecting.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ["KEEL_PROVIDERS__ALLOW_REMOTE"] = "false"
+os.environ.pop("KEEL_DATABASE_URL", None)
+os.environ.pop("KEEL_CONFIG", None)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "keel" / "examples"
+
+
+@pytest.fixture
+def keel_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An isolated project directory: settings, store and keel.toml all live here."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("KEEL_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    yield home
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
