@@ -195,7 +195,10 @@ def test_json_output_is_validated_against_its_schema() -> None:
     harness.provider.scripted("m", ['```json\n{"summary": 3}\n```'])
     spec = triage_spec(
         model={"id": "testing:m"},
-        output={"type": "json", "schema": {"type": "object", "properties": {"summary": {"type": "string"}}}},
+        output={
+            "type": "json",
+            "schema": {"type": "object", "properties": {"summary": {"type": "string"}}},
+        },
     )
     with pytest.raises(OutputParseError) as info:
         run(harness, spec, TICKET)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from keel.core.spec import LabelOutput
+if TYPE_CHECKING:
+    from keel.core.spec import LabelOutput
 
 Reason = Literal["confident", "below_threshold", "unknown_label", "unparseable"]
 

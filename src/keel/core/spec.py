@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from keel.core.decision import extract_label
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -137,13 +139,15 @@ class PipelineSpec(_Strict):
     )
 
     @model_validator(mode="after")
-    def _examples_match_schema_shape(self) -> PipelineSpec:
+    def _examples_name_labels(self) -> PipelineSpec:
         if isinstance(self.output, LabelOutput):
+            allowed = list(self.output.labels)
             for example in self.prompt.examples:
-                if example.output not in self.output.labels:
+                label, _, _ = extract_label(example.output, allowed)
+                if label not in self.output.labels:
                     raise ValueError(
-                        f"example output {example.output!r} is not one of the labels "
-                        f"{sorted(self.output.labels)}"
+                        f"few-shot example output {example.output!r} names none of the labels "
+                        f"{sorted(allowed)}"
                     )
         return self
 
