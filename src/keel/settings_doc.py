@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, get_args, get_origin
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -38,13 +39,18 @@ def iter_settings(
     return rows
 
 
-def _type_name(info: FieldInfo) -> str:
-    annotation: Any = info.annotation
+def _type_name(annotation: Any) -> str:
     origin = get_origin(annotation)
+    args = get_args(annotation)
+    if annotation is type(None):
+        return "none"
     if origin is None:
         return getattr(annotation, "__name__", str(annotation))
-    args = ", ".join(getattr(a, "__name__", repr(a)) for a in get_args(annotation))
-    return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    if origin in (UnionType, Union):
+        return " \\| ".join(_type_name(arg) for arg in args)
+    if origin is Literal:
+        return " \\| ".join(repr(arg) for arg in args)
+    return f"{getattr(origin, '__name__', str(origin))}[{', '.join(_type_name(a) for a in args)}]"
 
 
 def _default(info: FieldInfo) -> str:
@@ -57,5 +63,5 @@ def markdown() -> str:
     lines = [HEADER, "| variable | type | default | meaning |", "|---|---|---|---|"]
     for env, info in iter_settings():
         description = (info.description or "").replace("|", "\\|")
-        lines.append(f"| `{env}` | {_type_name(info)} | {_default(info)} | {description} |")
+        lines.append(f"| `{env}` | {_type_name(info.annotation)} | {_default(info)} | {description} |")
     return "\n".join(lines) + "\n"
