@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 from rich.text import Text
+from typer.exceptions import TyperException
 
 from keel.cli import pipelines, project, run, serve, traces
 from keel.cli.output import stderr
@@ -42,14 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeelError as exc:
         stderr().print(Text.assemble(("error", "red"), f" [{exc.code}]: {exc.message}"))
         sys.exit(EXIT_ERROR)
-    except click.exceptions.Abort:
+    except typer.Abort:
         stderr().print("aborted")
         sys.exit(130)
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(EXIT_USAGE)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except TyperException as exc:  # usage errors: Typer prints them with the command's help
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        sys.exit(getattr(exc, "exit_code", EXIT_USAGE))
     except Exception as exc:  # the CLI never shows a traceback; the log level can
         if os.environ.get("KEEL_LOG_LEVEL", "").lower() == "debug":
             raise

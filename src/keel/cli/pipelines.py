@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def list_pipelines(as_json: bool = typer.Option(False, "--json", help="Print JSO
     with open_catalog() as catalog:
         rows = catalog.store.pipelines.list_pipelines()
     if as_json:
-        print_json([row.__dict__ for row in rows])
+        print_json([asdict(row) for row in rows])
         return
     table = Table("name", "latest", "versions", "labels", "updated")
     for row in rows:

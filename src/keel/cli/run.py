@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -13,9 +13,9 @@ from keel.catalog import PipelineRef
 from keel.cli.context import load_settings
 from keel.cli.output import print_json, stdout
 from keel.core.errors import InvalidInputError
-from keel.pipeline.runner import RunResult
-from keel.pipeline.steps import RunContext
-from keel.runtime import Runtime
+
+if TYPE_CHECKING:
+    from keel.pipeline.runner import RunResult
 
 
 def parse_input(text: str) -> Any:
@@ -38,6 +38,9 @@ def parse_input(text: str) -> Any:
 
 
 async def _run(ref: PipelineRef, data: Any, request_id: str | None) -> RunResult:
+    from keel.pipeline.steps import RunContext  # deferred: loads tracing and providers
+    from keel.runtime import Runtime
+
     runtime = Runtime(load_settings())
     try:
         compiled = runtime.catalog.resolve_ref(ref)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import typer
-import uvicorn
 
 from keel.cli.context import load_settings
 from keel.cli.output import stdout
-from keel.server import create_app
 
 _USAGE = """\
 [bold]Keel is serving on http://{host}:{port}[/bold]  (OpenAPI: http://{host}:{port}/docs)
@@ -33,6 +31,10 @@ def serve(
     show_usage: bool = typer.Option(False, help="Print how to call the server first."),
 ) -> None:
     """Serve pipelines over HTTP (invoke, traces, health, OpenAPI)."""
+    import uvicorn  # deferred: other commands should not pay for the web stack
+
+    from keel.server import create_app
+
     settings = load_settings()
     host = host or settings.server.host
     port = settings.server.port if port is None else port
