@@ -21,9 +21,10 @@ def provider_options(settings: KeelSettings) -> dict[str, dict[str, Any]]:
     """Plain option mappings for the built-in providers, secrets unwrapped."""
     providers = settings.providers
     options: dict[str, dict[str, Any]] = {}
-    for name in ("openai", "anthropic", "local"):
+    for name in ("openai", "anthropic"):
         section = getattr(providers, name).model_dump()
         options[name] = _unwrap(section) | {"allow_remote": providers.allow_remote}
+    options["local"] = providers.local.model_dump()
     options["testing"] = {}
     return options
 

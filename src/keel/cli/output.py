@@ -9,12 +9,17 @@ from typing import Any
 from rich.console import Console
 
 
+_PIPE_WIDTH = 240  # rich assumes 80 columns when not on a terminal; trees need more
+
+
 def stdout() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    width = None if sys.stdout.isatty() else _PIPE_WIDTH
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    width = None if sys.stderr.isatty() else _PIPE_WIDTH
+    return Console(stderr=True, highlight=False, soft_wrap=True, width=width)
 
 
 def print_json(value: Any) -> None:

@@ -150,8 +150,8 @@ class Runner:
         if state.decision is not None:
             root.set_attribute(attr.DECISION, state.decision.decision)
         self._spans.payload(root, attr.INPUT, state.input)
-        if state.output is not None:
-            self._spans.payload(root, attr.OUTPUT, state.output)
+        if state.decision is not None or state.output is not None:
+            self._spans.payload(root, attr.OUTPUT, state.decision or state.output)
         root.end()
 
     async def _stages(self, stages: Sequence[Stage], state: RunState, ctx: Context) -> None:
