@@ -7,7 +7,6 @@ object the suite builds, and the HTTP providers refuse non-loopback hosts before
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,12 +19,12 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "keel" / "examples"
 
 
 @pytest.fixture
-def keel_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def keel_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An isolated project directory: settings, store and keel.toml all live here."""
     home = tmp_path / "home"
     monkeypatch.setenv("KEEL_HOME", str(home))
     monkeypatch.chdir(tmp_path)
-    yield home
+    return home
 
 
 @pytest.fixture

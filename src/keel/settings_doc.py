@@ -63,5 +63,6 @@ def markdown() -> str:
     lines = [HEADER, "| variable | type | default | meaning |", "|---|---|---|---|"]
     for env, info in iter_settings():
         description = (info.description or "").replace("|", "\\|")
-        lines.append(f"| `{env}` | {_type_name(info.annotation)} | {_default(info)} | {description} |")
+        kind = _type_name(info.annotation)
+        lines.append(f"| `{env}` | {kind} | {_default(info)} | {description} |")
     return "\n".join(lines) + "\n"

@@ -75,7 +75,7 @@ def test_missing_directory_names_the_file(tmp_path: Path) -> None:
 
 def test_invalid_input_schema_is_caught_at_compile(tmp_path: Path) -> None:
     spec = load_spec_dir(write(tmp_path, GOOD.replace("type: object", "type: 12"), system_j2="x"))
-    with pytest.raises(SpecError, match="input.schema is not a valid JSON Schema"):
+    with pytest.raises(SpecError, match=r"input\.schema is not a valid JSON Schema"):
         CompiledPipeline.build(spec)
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from rich.console import Console
 
-
 _PIPE_WIDTH = 240  # rich assumes 80 columns when not on a terminal; trees need more
 
 

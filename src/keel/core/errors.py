@@ -123,6 +123,8 @@ class ProviderHTTPError(ProviderError):
 
 
 def _code_for_upstream(status: int) -> str:
+    if 300 <= status < 400:
+        return "provider_redirected"  # never followed: a redirect could bounce past the guard
     if status in (401, 403):
         return "provider_auth_failed"
     if status == 404:

@@ -1,1 +1,1 @@
-"""Model providers: wire format (ChatModel), auth + client (Provider), capabilities (ModelProfile)."""
+"""Model providers: wire format (ChatModel), auth + client (Provider), capabilities (Profile)."""

@@ -12,16 +12,28 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from keel.core.messages import ChatChunk, ChatRequest, ChatResponse, Message, ModelRef
 from keel.core.usage import Price, Usage
+
+T = TypeVar("T")
 
 
 class TokenCounter(Protocol):
     """Counts tokens of plain text with a model's own tokenizer."""
 
     def __call__(self, text: str) -> int: ...
+
+
+def lookup_family(table: Mapping[str, T], name: str) -> T | None:
+    """``table[name]``, or the entry of the longest family ``name`` is a dated id or alias of
+    (``gpt-4o-2024-08-06`` -> ``gpt-4o``, ``claude-sonnet-4-0`` -> ``claude-sonnet-4``)."""
+    found = table.get(name)
+    if found is not None:
+        return found
+    families = [family for family in table if name.startswith(family + "-")]
+    return table[max(families, key=len)] if families else None
 
 
 def approximate_tokens(text: str) -> int:
