@@ -74,7 +74,7 @@ class RunHooks:
 def to_json(value: Any) -> str:
     """Span payloads: compact JSON, never failing on odd values."""
     return orjson.dumps(
-        value, default=_fallback, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+        value, default=_fallback, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
     ).decode()
 
 
