@@ -1,0 +1,116 @@
+"""The store's tables, as SQLAlchemy Core metadata; one schema for SQLite and Postgres.
+
+The migrations in ``store/migrations/versions`` create exactly this; a test compares the two.
+Spans carry no foreign key to traces: a trace row is written from its root span, which ends
+(and is exported) after its children.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from keel.store.column_types import ExactDecimal, JSONDocument, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+pipelines = sa.Table(
+    "pipelines",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+pipeline_versions = sa.Table(
+    "pipeline_versions",
+    metadata,
+    # A surrogate key orders pushes exactly, even two within one clock tick.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "pipeline",
+        sa.String(200),
+        sa.ForeignKey("pipelines.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("version", sa.String(128), nullable=False),
+    sa.Column("spec", JSONDocument, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.Text, nullable=True),
+    sa.UniqueConstraint("pipeline", "version"),
+)
+
+pipeline_labels = sa.Table(
+    "pipeline_labels",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("label", sa.String(64), primary_key=True),
+    sa.Column("version", sa.String(128), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["pipeline", "version"],
+        ["pipeline_versions.pipeline", "pipeline_versions.version"],
+        ondelete="CASCADE",
+    ),
+)
+
+traces = sa.Table(
+    "traces",
+    metadata,
+    sa.Column("trace_id", sa.String(32), primary_key=True),
+    sa.Column("correlation_id", sa.Text, nullable=False, index=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("pipeline", sa.Text, nullable=True),
+    sa.Column("pipeline_version", sa.Text, nullable=True),
+    sa.Column("label", sa.Text, nullable=True),
+    sa.Column("caller", sa.Text, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error_code", sa.Text, nullable=True),
+    sa.Column("decision", sa.Text, nullable=True),
+    sa.Column("start_ns", sa.BigInteger, nullable=False),
+    sa.Column("end_ns", sa.BigInteger, nullable=False),
+    sa.Column("input_tokens", sa.BigInteger, nullable=False),
+    sa.Column("output_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cost_usd", ExactDecimal(), nullable=False),
+    sa.Index(None, "start_ns"),
+    sa.Index(None, "pipeline", "start_ns"),
+)
+
+spans = sa.Table(
+    "spans",
+    metadata,
+    sa.Column("trace_id", sa.String(32), primary_key=True),
+    sa.Column("span_id", sa.String(16), primary_key=True),
+    sa.Column("parent_span_id", sa.String(16), nullable=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("layer", sa.Text, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_message", sa.Text, nullable=True),
+    sa.Column("start_ns", sa.BigInteger, nullable=False),
+    sa.Column("end_ns", sa.BigInteger, nullable=False),
+    sa.Column("input", sa.Text, nullable=True),
+    sa.Column("output", sa.Text, nullable=True),
+    sa.Column("input_tokens", sa.BigInteger, nullable=False),
+    sa.Column("output_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cost_usd", ExactDecimal(), nullable=False),
+    sa.Column("model", sa.Text, nullable=True),
+    sa.Column("model_version", sa.Text, nullable=True),
+    sa.Column("attributes", JSONDocument, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("target", sa.Text, nullable=True),
+    sa.Column("details", JSONDocument, nullable=False),
+)
