@@ -21,7 +21,7 @@ or from Python:
                  json={{"input": {{"text": "Keel wraps LLMs in adapters..."}}}})
   print(r.json()["output"], r.json()["trace_id"])
 
-Then look inside a run:  keel traces show <trace_id>
+Then look inside a run:  .venv/bin/keel traces show <trace_id>
 """
 
 

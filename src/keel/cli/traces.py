@@ -39,7 +39,7 @@ def list_traces(
             t.decision or "",
             f"{t.duration_ms:.1f}",
             f"{t.input_tokens}/{t.output_tokens}",
-            f"{t.cost_usd:f}",
+            f"{t.cost_usd.normalize():f}",
         )
     stdout().print(table)
 
@@ -53,7 +53,7 @@ def _label(span: SpanRecord) -> Text:
     if span.input_tokens or span.output_tokens:
         text.append(f"  tokens {span.input_tokens} in / {span.output_tokens} out")
     if span.cost_usd:
-        text.append(f"  ${span.cost_usd:f}")
+        text.append(f"  ${span.cost_usd.normalize():f}")
     if span.model_version:
         text.append(f"  model {span.model_version}", style="magenta")
     if span.status != "ok":
