@@ -75,8 +75,8 @@ def test_same_spec_same_version_whatever_the_key_order(order: list[str]) -> None
 def test_any_answer_shaping_change_moves_the_version(mutation: tuple[tuple[str, ...], Any]) -> None:
     path, value = mutation
     changed = _set(BASE, path, value)
-    before = PipelineSpec.model_validate(BASE).hashable()
-    after = PipelineSpec.model_validate(changed).hashable()
+    before = PipelineSpec.model_validate(BASE).model_dump(mode="json", by_alias=True)
+    after = PipelineSpec.model_validate(changed).model_dump(mode="json", by_alias=True)
     if _get(before, path) == _get(after, path):
         return  # hypothesis drew the value already there: nothing changed
     assert version_of(changed) != version_of(BASE)
@@ -96,3 +96,9 @@ def test_diff_lists_changed_fields_and_template_lines() -> None:
     assert "~ prompt.user:" in lines
     assert any(line.strip() == "+Answer now." for line in lines)
     assert spec_diff(old, old) == []
+
+
+def test_spelling_out_a_default_does_not_change_the_version() -> None:
+    explicit = _set(BASE, ("model", "fallbacks"), [])
+    explicit = _set(explicit, ("output", "constrain"), True)
+    assert version_of(explicit) == version_of(BASE)

@@ -152,7 +152,11 @@ class PipelineSpec(_Strict):
         return self
 
     def hashable(self) -> dict[str, Any]:
-        """The part of the spec that shapes answers, in canonical JSON-ready form."""
+        """The part of the spec that shapes answers, in canonical JSON-ready form.
+
+        Fields left at their defaults are omitted, so adding a new optional section to the
+        spec format does not change the version of specs that do not use it.
+        """
         return self.model_dump(
-            mode="json", by_alias=True, exclude={"description", "metadata"}, exclude_none=False
+            mode="json", by_alias=True, exclude={"description", "metadata"}, exclude_defaults=True
         )
