@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from keel.catalog import PipelineCatalog
 from keel.pipeline.runner import Runner
+from keel.pipeline.steps import StagePlugin
 from keel.providers.registry import ProviderRegistry
 from keel.settings import KeelSettings
 from keel.store import Store
@@ -65,11 +66,15 @@ class Runtime:
             settings.telemetry, self.store
         )
         self.catalog = PipelineCatalog(self.store, label_ttl=settings.server.label_cache_seconds)
+        # Features that add stages per pipeline version (guardrails, retrieval, review)
+        # append their StagePlugin here.
+        plugins: list[StagePlugin] = []
         self.runner = Runner(
             self.registry,
             self.tracer_provider.get_tracer("keel"),
             default_model=settings.providers.default_model,
             capture_content=settings.telemetry.capture_content,
+            plugins=plugins,
         )
 
     def flush(self) -> None:

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, Tracer
+from opentelemetry.trace import Span, Tracer, set_span_in_context
 
 from keel.core import tracing as attr
 from keel.core.decision import Decision
@@ -30,7 +30,15 @@ from keel.pipeline.compiled import CompiledPipeline
 from keel.pipeline.correlation import parent_context
 from keel.pipeline.generate import ModelSource, generate
 from keel.pipeline.postprocess import postprocess
-from keel.pipeline.steps import RunContext, RunHooks, RunState, SpanFactory, Stage, mark_failed
+from keel.pipeline.steps import (
+    RunContext,
+    RunHooks,
+    RunState,
+    SpanFactory,
+    Stage,
+    StagePlugin,
+    mark_failed,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +90,25 @@ class Runner:
         default_model: str,
         capture_content: bool = True,
         hooks: RunHooks | None = None,
+        plugins: Sequence[StagePlugin] = (),
     ) -> None:
         self._models = models
         self._spans = SpanFactory(tracer, capture_content)
         self._default_model = default_model
         self._hooks = hooks or RunHooks()
+        self._plugins = tuple(plugins)
+        self._hooks_by_version: dict[tuple[str, str], RunHooks] = {}
+
+    def hooks_for(self, compiled: CompiledPipeline) -> RunHooks:
+        """The global hooks plus every plugin's stages for this version (built once)."""
+        key = (compiled.name, compiled.version)
+        found = self._hooks_by_version.get(key)
+        if found is None:
+            found = self._hooks
+            for plugin in self._plugins:
+                found = found + plugin.hooks_for(compiled)
+            self._hooks_by_version[key] = found
+        return found
 
     async def run(
         self, compiled: CompiledPipeline, data: Any, context: RunContext | None = None
@@ -100,7 +122,7 @@ class Runner:
         trace_id = format(root.get_span_context().trace_id, "032x")
         correlation_id = known_id or trace_id
         root.set_attribute(attr.CORRELATION_ID, correlation_id)
-        state = RunState(compiled, data, context)
+        state = RunState(compiled, data, context, spans=self._spans)
         try:
             await self._layers(state, ctx)
         except BaseException as exc:
@@ -156,11 +178,13 @@ class Runner:
 
     async def _stages(self, stages: Sequence[Stage], state: RunState, ctx: Context) -> None:
         for stage in stages:
-            with self._spans.layer(stage.name, stage.layer, ctx):
+            with self._spans.layer(stage.name, stage.layer, ctx) as span:
+                state.parent = set_span_in_context(span, ctx)
                 await stage(state)
+        state.parent = None
 
     async def _layers(self, state: RunState, ctx: Context) -> None:
-        compiled, hooks, spans = state.compiled, self._hooks, self._spans
+        compiled, hooks, spans = state.compiled, self.hooks_for(state.compiled), self._spans
         await self._stages(hooks.before_preprocess, state, ctx)
         with spans.layer("preprocess", "preprocess", ctx, state.input) as span:
             state.variables = compiled.mapper(state.input)

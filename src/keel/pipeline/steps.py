@@ -46,6 +46,8 @@ class RunState:
     usage: Usage = field(default_factory=Usage)
     cost_usd: Decimal = Decimal(0)
     attributes: dict[str, Any] = field(default_factory=dict)
+    spans: SpanFactory | None = None  # for stages that open child spans of their own
+    parent: Context | None = None  # the running stage's span, as a parent context
 
 
 class Stage(Protocol):
@@ -69,6 +71,24 @@ class RunHooks:
     before_render: Sequence[Stage] = ()  # retrieval
     after_generate: Sequence[Stage] = ()  # output guardrails
     after_postprocess: Sequence[Stage] = ()  # review gate
+
+    def __add__(self, other: RunHooks) -> RunHooks:
+        return RunHooks(
+            (*self.before_preprocess, *other.before_preprocess),
+            (*self.before_render, *other.before_render),
+            (*self.after_generate, *other.after_generate),
+            (*self.after_postprocess, *other.after_postprocess),
+        )
+
+
+class StagePlugin(Protocol):
+    """A feature (guardrails, retrieval, review) that contributes stages per pipeline version.
+
+    ``hooks_for`` is called once per compiled version and its result cached by the runner,
+    so it may do real work (build scanners, open an index) but must not depend on the run.
+    """
+
+    def hooks_for(self, compiled: CompiledPipeline) -> RunHooks: ...
 
 
 def to_json(value: Any) -> str:
