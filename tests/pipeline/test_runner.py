@@ -209,3 +209,11 @@ def test_content_capture_can_be_switched_off() -> None:
     harness = Harness(capture=False)
     run(harness, triage_spec(), TICKET)
     assert not any("keel.input" in (s.attributes or {}) for s in harness.spans())
+
+
+def test_a_spec_without_a_model_uses_the_default_model() -> None:
+    harness = Harness(default_model="testing:fallback-default")
+    harness.provider.scripted("fallback-default", ['{"label": "billing", "confidence": 1}'])
+    spec = triage_spec(model={"params": {"max_tokens": 8}})
+    result = run(harness, spec, TICKET)
+    assert result.model == "testing:fallback-default"
