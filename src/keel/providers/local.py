@@ -143,8 +143,12 @@ class ChatTokenizer:
     def _load_locked(self) -> None:
         path = self._locate()
         llama_cpp = _llama_cpp()
+        # A vocab-only load makes llama.cpp warn about its context size on stderr even with
+        # verbose=False (a log-level mapping mismatch); the line means nothing for a tokenizer.
+        quiet = importlib.import_module("llama_cpp._utils").suppress_stdout_stderr
         try:
-            vocab = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+            with quiet(disable=False):
+                vocab = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
         except Exception as exc:
             raise ProviderUnavailable(
                 f"could not read the GGUF file {path}: {exc}; check that it is a valid model",
