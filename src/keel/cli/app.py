@@ -10,6 +10,7 @@ from rich.text import Text
 from typer.exceptions import TyperException
 
 from keel.cli import datasets as datasets_cli
+from keel.cli import evals as evals_cli
 from keel.cli import pipelines, project, run, serve, traces
 from keel.cli.output import stderr
 from keel.core.errors import KeelError
@@ -34,6 +35,7 @@ def build() -> typer.Typer:
     app.add_typer(traces.app, name="traces")
     app.add_typer(project.db_app, name="db")
     app.add_typer(datasets_cli.app, name="datasets")
+    app.add_typer(evals_cli.app, name="eval")
     return app
 
 

@@ -145,7 +145,9 @@ class EvalRunRepository:
             row = conn.execute(query).first()
         return _to_run(row) if row is not None else None
 
-    def latest_finished(self, pipeline: str, version: str, dataset: str) -> EvalRun | None:
+    def latest_finished(
+        self, pipeline: str, version: str, dataset: str, *, exclude: str | None = None
+    ) -> EvalRun | None:
         """The newest finished run of a pipeline version on (any version of) a dataset."""
         r = eval_runs.c
         query = (
@@ -155,6 +157,7 @@ class EvalRunRepository:
                 r.pipeline_version == version,
                 r.dataset == dataset,
                 r.status == FINISHED,
+                r.run_id != (exclude or ""),
             )
             .order_by(r.finished_at.desc())
             .limit(1)
