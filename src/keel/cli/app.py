@@ -42,7 +42,9 @@ def build() -> typer.Typer:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:
-        build()(args=argv, standalone_mode=False)
+        code = build()(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(n) comes back as a return value here
+            sys.exit(code)
     except KeelError as exc:
         stderr().print(Text.assemble(("error", "red"), f" [{exc.code}]: {exc.message}"))
         sys.exit(EXIT_ERROR)

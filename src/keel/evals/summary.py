@@ -15,6 +15,10 @@ from keel.evals.evaluators.base import Evaluator, Metric
 SUCCESS = Metric("success", "pass", description="trial finished without error or timeout")
 
 
+def _money(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
 def metrics_of(evaluators: Iterable[Evaluator]) -> dict[str, Metric]:
     """Every metric the evaluators produce, plus ``success``, by name."""
     found = {SUCCESS.name: SUCCESS}
@@ -74,8 +78,8 @@ def summarize(
         "items": len({r.item_id for r in results}),
         "errors": sum(1 for r in results if not r.ok),
         "timeouts": sum(1 for r in results if r.status == TRIAL_TIMEOUT),
-        "cost_usd": str(sum((r.cost_usd for r in results), Decimal(0))),
-        "judge_cost_usd": str(
+        "cost_usd": _money(sum((r.cost_usd for r in results), Decimal(0))),
+        "judge_cost_usd": _money(
             sum((Decimal(str(r.details.get("judge_cost_usd", 0))) for r in results), Decimal(0))
         ),
         "judge_tokens": sum(
