@@ -117,6 +117,26 @@ class TelemetrySettings(_Section):
     )
 
 
+class EvalSettings(_Section):
+    concurrency: int = Field(8, ge=1, description="Trials an eval run executes at once.")
+    item_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds one trial (pipeline run) may take before it counts as a timeout.",
+    )
+    judge_model: str | None = Field(
+        None,
+        description="`provider:model` used by LLM-as-judge evaluators that name no model; "
+        "empty means such evaluators must name one (RAG metrics fall back to lexical).",
+    )
+    bootstrap_resamples: int = Field(
+        2000, ge=200, description="Bootstrap resamples for intervals and paired tests."
+    )
+    alpha: float = Field(
+        0.05, gt=0, lt=0.5, description="Significance level of the regression gate (two-sided)."
+    )
+
+
 class KeelSettings(BaseSettings):
     """The whole configuration of a Keel process."""
 
@@ -144,6 +164,7 @@ class KeelSettings(BaseSettings):
     telemetry: TelemetrySettings = Field(
         default_factory=TelemetrySettings, description="Span export."
     )
+    evals: EvalSettings = Field(default_factory=EvalSettings, description="Evaluation runs.")
 
     @property
     def resolved_database_url(self) -> str:

@@ -24,7 +24,10 @@ from keel.store.engine import describe, parse_url
 POSTGRES_URL = os.environ.get(
     "KEEL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-_TABLES = "spans, traces, pipeline_labels, pipeline_versions, pipelines, audit_log"
+_TABLES = (
+    "spans, traces, pipeline_labels, pipeline_versions, pipelines, audit_log, "
+    "eval_results, eval_runs, dataset_items, datasets"
+)
 
 
 class PostgresServer:

@@ -9,6 +9,8 @@ import typer
 from rich.text import Text
 from typer.exceptions import TyperException
 
+from keel.cli import datasets as datasets_cli
+from keel.cli import evals as evals_cli
 from keel.cli import pipelines, project, run, serve, traces
 from keel.cli.output import stderr
 from keel.core.errors import KeelError
@@ -32,13 +34,17 @@ def build() -> typer.Typer:
     app.add_typer(pipelines.app, name="pipelines")
     app.add_typer(traces.app, name="traces")
     app.add_typer(project.db_app, name="db")
+    app.add_typer(datasets_cli.app, name="datasets")
+    app.add_typer(evals_cli.app, name="eval")
     return app
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:
-        build()(args=argv, standalone_mode=False)
+        code = build()(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(n) comes back as a return value here
+            sys.exit(code)
     except KeelError as exc:
         stderr().print(Text.assemble(("error", "red"), f" [{exc.code}]: {exc.message}"))
         sys.exit(EXIT_ERROR)

@@ -114,3 +114,84 @@ audit_log = sa.Table(
     sa.Column("target", sa.Text, nullable=True),
     sa.Column("details", JSONDocument, nullable=False),
 )
+
+# --- evaluation: versioned datasets, runs and per-trial results -------------------------------
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    # One row per immutable version; (name, version) is what users type as NAME@VERSION.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("item_count", sa.Integer, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.Text, nullable=True),
+    sa.UniqueConstraint("name", "version"),
+)
+
+dataset_items = sa.Table(
+    "dataset_items",
+    metadata,
+    sa.Column(
+        "dataset_id",
+        sa.Integer,
+        sa.ForeignKey("datasets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("item_id", sa.String(200), nullable=False),
+    sa.Column("input", JSONDocument, nullable=False),
+    sa.Column("expected", JSONDocument, nullable=True),
+    sa.Column("label", sa.Text, nullable=True),
+    sa.Column("tags", JSONDocument, nullable=False),
+    sa.Column("metadata", JSONDocument, nullable=False),
+    sa.UniqueConstraint("dataset_id", "item_id"),
+)
+
+eval_runs = sa.Table(
+    "eval_runs",
+    metadata,
+    sa.Column("run_id", sa.String(32), primary_key=True),
+    sa.Column("config_key", sa.String(64), nullable=False, index=True),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("pipeline_version", sa.String(128), nullable=False),
+    sa.Column("dataset", sa.String(200), nullable=False),
+    sa.Column("dataset_version", sa.Integer, nullable=False),
+    sa.Column("repeats", sa.Integer, nullable=False),
+    sa.Column("params", JSONDocument, nullable=False),
+    sa.Column("evaluators", JSONDocument, nullable=False),
+    sa.Column("models", JSONDocument, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("label", sa.String(64), nullable=True, index=True),
+    sa.Column("summary", JSONDocument, nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+)
+
+eval_results = sa.Table(
+    "eval_results",
+    metadata,
+    sa.Column(
+        "run_id",
+        sa.String(32),
+        sa.ForeignKey("eval_runs.run_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("item_id", sa.String(200), primary_key=True),
+    sa.Column("trial", sa.Integer, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error_code", sa.Text, nullable=True),
+    sa.Column("trace_id", sa.String(32), nullable=True),
+    sa.Column("output", JSONDocument, nullable=True),
+    sa.Column("scores", JSONDocument, nullable=False),
+    sa.Column("details", JSONDocument, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("input_tokens", sa.BigInteger, nullable=False),
+    sa.Column("output_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cost_usd", ExactDecimal(), nullable=False),
+    sa.Column("model_version", sa.Text, nullable=True),
+)

@@ -9,7 +9,9 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from keel.core.errors import ConfigError
 from keel.store import migrate
 from keel.store.audit import AuditRepository
+from keel.store.datasets import DatasetRepository
 from keel.store.engine import create_engine, describe, parse_url
+from keel.store.eval_runs import EvalRunRepository
 from keel.store.pipelines import PipelineRepository
 from keel.store.traces import TraceRepository
 
@@ -26,6 +28,8 @@ class Store:
         self.pipelines = PipelineRepository(engine)
         self.traces = TraceRepository(engine)
         self.audit = AuditRepository(engine)
+        self.datasets = DatasetRepository(engine)
+        self.eval_runs = EvalRunRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

@@ -1,0 +1,1 @@
+"""Built-in evaluators; each module exposes ``EvaluatorPlugin`` objects for the entry points."""

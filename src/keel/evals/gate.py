@@ -1,0 +1,145 @@
+"""The CI gate: each metric against the baseline run (paired) and against absolute thresholds.
+
+A metric *regresses* when the paired comparison on the items both runs share is significant
+at ``alpha`` and points the worse way (lower for higher-is-better metrics). A metric *fails
+its threshold* when its mean is on the wrong side of the threshold. The gate fails when any
+gated metric does either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from keel.core.errors import InvalidInputError
+from keel.core.trial import TrialResult
+from keel.evals import stats
+from keel.evals.evaluators.base import Metric
+from keel.evals.summary import metric_from_dict, values_by_item
+from keel.store.eval_runs import EvalRun
+
+PASS = "pass"  # noqa: S105 (a verdict, not a password)
+REGRESSED = "regressed"
+IMPROVED = "improved"
+BELOW_THRESHOLD = "below_threshold"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricVerdict:
+    metric: Metric
+    estimate: dict[str, Any]
+    comparison: stats.Comparison | None = None
+    threshold: float | None = None
+    verdicts: tuple[str, ...] = ()
+    sample_size_hint: int | None = None
+
+    @property
+    def failed(self) -> bool:
+        return REGRESSED in self.verdicts or BELOW_THRESHOLD in self.verdicts
+
+    @property
+    def status(self) -> str:
+        return ", ".join(self.verdicts) if self.verdicts else PASS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric.name,
+            "kind": self.metric.kind,
+            "higher_is_better": self.metric.higher_is_better,
+            "estimate": self.estimate,
+            "comparison": self.comparison.to_dict() if self.comparison else None,
+            "threshold": self.threshold,
+            "status": self.status,
+            "failed": self.failed,
+            "sample_size_hint": self.sample_size_hint,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GateReport:
+    run: EvalRun
+    baseline: EvalRun | None
+    metrics: list[MetricVerdict] = field(default_factory=list)
+    alpha: float = 0.05
+
+    @property
+    def failed(self) -> bool:
+        return any(m.failed for m in self.metrics)
+
+    def failures(self) -> list[str]:
+        return [f"{m.metric.name} {m.status}" for m in self.metrics if m.failed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run": self.run.to_dict(),
+            "baseline": self.baseline.run_id if self.baseline else None,
+            "alpha": self.alpha,
+            "failed": self.failed,
+            "metrics": [m.to_dict() for m in self.metrics],
+        }
+
+
+def parse_thresholds(pairs: Sequence[str]) -> dict[str, float]:
+    """``metric=value`` pairs, e.g. ``accuracy=0.8`` or ``latency_ms=2000``."""
+    out: dict[str, float] = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            eq = ""
+        if not eq or not name.strip():
+            msg = f"--threshold {pair!r}: write METRIC=NUMBER, e.g. accuracy=0.8"
+            raise InvalidInputError(msg, code="threshold_invalid")
+    return out
+
+
+def _hint(comparison: stats.Comparison, per_item_a: Mapping[str, list[float]]) -> int | None:
+    """Items needed to detect the observed difference (if it was not detected)."""
+    if comparison.significant() or comparison.diff == 0 or comparison.effect_size is None:
+        return None
+    sd = abs(comparison.diff / comparison.effect_size)
+    return stats.sample_size(comparison.diff, sd)
+
+
+def evaluate_gate(
+    run: EvalRun,
+    results: Sequence[TrialResult],
+    baseline: EvalRun | None = None,
+    baseline_results: Sequence[TrialResult] = (),
+    *,
+    thresholds: Mapping[str, float] | None = None,
+    alpha: float = 0.05,
+    resamples: int = stats.RESAMPLES,
+) -> GateReport:
+    thresholds = dict(thresholds or {})
+    summary = (run.summary or {}).get("metrics", {})
+    unknown = sorted(set(thresholds) - set(summary))
+    if unknown:
+        msg = f"threshold on unknown metric(s) {', '.join(unknown)}; run has {', '.join(summary)}"
+        raise InvalidInputError(msg, code="threshold_metric_unknown")
+    report = GateReport(run, baseline, alpha=alpha)
+    for name, estimate in summary.items():
+        metric = metric_from_dict(name, estimate)
+        verdicts: list[str] = []
+        comparison = None
+        hint = None
+        if baseline is not None and name in (baseline.summary or {}).get("metrics", {}):
+            a = values_by_item(baseline_results, metric)
+            b = values_by_item(results, metric)
+            comparison = stats.compare(a, b, resamples=resamples)
+            if comparison.significant(alpha):
+                worse = comparison.diff < 0 if metric.higher_is_better else comparison.diff > 0
+                verdicts.append(REGRESSED if worse else IMPROVED)
+            hint = _hint(comparison, a)
+        threshold = thresholds.get(name)
+        mean = estimate.get("mean")
+        if threshold is not None and mean is not None:
+            below = mean < threshold if metric.higher_is_better else mean > threshold
+            if below:
+                verdicts.append(BELOW_THRESHOLD)
+        report.metrics.append(
+            MetricVerdict(metric, estimate, comparison, threshold, tuple(verdicts), hint)
+        )
+    return report
