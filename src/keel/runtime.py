@@ -10,6 +10,7 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 
 from keel.catalog import PipelineCatalog
+from keel.guardrails.plugin import GuardrailPlugin
 from keel.pipeline.runner import Runner
 from keel.pipeline.steps import StagePlugin
 from keel.providers.registry import ProviderRegistry
@@ -65,10 +66,15 @@ class Runtime:
         self.tracer_provider = tracer_provider or build_tracer_provider(
             settings.telemetry, self.store
         )
-        self.catalog = PipelineCatalog(self.store, label_ttl=settings.server.label_cache_seconds)
+        self.guardrails = GuardrailPlugin()
+        self.catalog = PipelineCatalog(
+            self.store,
+            label_ttl=settings.server.label_cache_seconds,
+            checks=[self.guardrails.check],
+        )
         # Features that add stages per pipeline version (guardrails, retrieval, review)
         # append their StagePlugin here.
-        plugins: list[StagePlugin] = []
+        plugins: list[StagePlugin] = [self.guardrails]
         self.runner = Runner(
             self.registry,
             self.tracer_provider.get_tracer("keel"),

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from keel.core.decision import extract_label
+from keel.core.guardrail_policy import GuardrailPolicy
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -136,6 +137,9 @@ class PipelineSpec(_Strict):
     output: OutputSpec = Field(default_factory=TextOutput)
     thresholds: dict[str, float] = Field(
         default_factory=dict, description="Business parameters, visible to templates."
+    )
+    guardrails: GuardrailPolicy = Field(
+        default_factory=GuardrailPolicy, description="Input/output scanners and their actions."
     )
 
     @model_validator(mode="after")

@@ -5,6 +5,7 @@ pipeline NAME (root)
 ├── preprocess                   validate input schema, map to variables
 ├── [before_render stages]       retrieval
 ├── render_prompt                sandboxed templates -> messages
+├── [before_generate stages]     canary tokens
 ├── chat MODEL                   token fit, call, timeout, fallbacks
 ├── [after_generate stages]      output guardrails
 ├── postprocess                  parse -> output / decision (thresholds)
@@ -193,6 +194,7 @@ class Runner:
         with spans.layer("render_prompt", "prompt", ctx, state.variables) as span:
             state.messages = compiled.render(state.variables)
             spans.payload(span, attr.OUTPUT, state.messages)
+        await self._stages(hooks.before_generate, state, ctx)
         await self._generate(state, ctx)
         await self._stages(hooks.after_generate, state, ctx)
         assert state.response is not None

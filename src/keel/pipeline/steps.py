@@ -71,6 +71,7 @@ class RunHooks:
     before_render: Sequence[Stage] = ()  # retrieval
     after_generate: Sequence[Stage] = ()  # output guardrails
     after_postprocess: Sequence[Stage] = ()  # review gate
+    before_generate: Sequence[Stage] = ()  # canary tokens; may amend the rendered messages
 
     def __add__(self, other: RunHooks) -> RunHooks:
         return RunHooks(
@@ -78,6 +79,7 @@ class RunHooks:
             (*self.before_render, *other.before_render),
             (*self.after_generate, *other.after_generate),
             (*self.after_postprocess, *other.after_postprocess),
+            (*self.before_generate, *other.before_generate),
         )
 
 
