@@ -14,6 +14,7 @@ from keel.guardrails.plugin import GuardrailPlugin
 from keel.pipeline.runner import Runner
 from keel.pipeline.steps import StagePlugin
 from keel.providers.registry import ProviderRegistry
+from keel.review_queue import ReviewQueue
 from keel.settings import KeelSettings
 from keel.store import Store
 from keel.telemetry.setup import build_tracer_provider
@@ -66,7 +67,10 @@ class Runtime:
         self.tracer_provider = tracer_provider or build_tracer_provider(
             settings.telemetry, self.store
         )
-        self.guardrails = GuardrailPlugin()
+        self.reviews = ReviewQueue(
+            self.store, webhook_timeout_s=settings.guardrails.webhook_timeout_s
+        )
+        self.guardrails = GuardrailPlugin(hold=self.reviews.hold)
         self.catalog = PipelineCatalog(
             self.store,
             label_ttl=settings.server.label_cache_seconds,

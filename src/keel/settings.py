@@ -117,6 +117,18 @@ class TelemetrySettings(_Section):
     )
 
 
+class GuardrailSettings(_Section):
+    review_sweep_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="How often the server applies the default action to review items whose "
+        "timeout has passed.",
+    )
+    webhook_timeout_s: float = Field(
+        5.0, gt=0, description="Seconds to deliver one review-decision webhook."
+    )
+
+
 class KeelSettings(BaseSettings):
     """The whole configuration of a Keel process."""
 
@@ -143,6 +155,9 @@ class KeelSettings(BaseSettings):
     )
     telemetry: TelemetrySettings = Field(
         default_factory=TelemetrySettings, description="Span export."
+    )
+    guardrails: GuardrailSettings = Field(
+        default_factory=GuardrailSettings, description="Guardrails and the human review queue."
     )
 
     @property

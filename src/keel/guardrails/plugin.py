@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
 
 from keel.core.guardrail_policy import GuardrailPolicy, ScannerRule
 from keel.guardrails.registry import build_scanner
+from keel.guardrails.review import HeldAnswer, ReviewGate
 from keel.guardrails.stage import CanaryStage, InputGuard, OutputGuard, Rule
 from keel.pipeline.compiled import CompiledPipeline
-from keel.pipeline.steps import RunHooks, Stage
-
-
-class ReviewGateFactory(Protocol):
-    def __call__(self, compiled: CompiledPipeline) -> Stage: ...
+from keel.pipeline.steps import RunHooks
 
 
 def build_rules(rules: Sequence[ScannerRule], direction: str) -> tuple[Rule, ...]:
@@ -23,8 +19,8 @@ def build_rules(rules: Sequence[ScannerRule], direction: str) -> tuple[Rule, ...
 class GuardrailPlugin:
     """A ``StagePlugin``; ``check`` validates a policy at push time (raises ``SpecError``)."""
 
-    def __init__(self, review_gate: ReviewGateFactory | None = None) -> None:
-        self._review_gate = review_gate
+    def __init__(self, hold: Callable[[HeldAnswer], None] | None = None) -> None:
+        self._hold = hold  # stores a held answer; without one, nothing is ever held
 
     def check(self, compiled: CompiledPipeline) -> None:
         self.hooks_for(compiled)
@@ -40,8 +36,8 @@ class GuardrailPlugin:
             before_generate=[CanaryStage()] if canary else [],
             after_generate=[OutputGuard(outputs)] if outputs or anonymizes else [],
             after_postprocess=(
-                [self._review_gate(compiled)]
-                if self._review_gate is not None and policy.holds_for_review
+                [ReviewGate(policy.review, self._hold)]
+                if self._hold is not None and policy.holds_for_review
                 else []
             ),
         )

@@ -32,6 +32,7 @@ from keel.pipeline.correlation import parent_context
 from keel.pipeline.generate import ModelSource, generate
 from keel.pipeline.postprocess import postprocess
 from keel.pipeline.steps import (
+    HELD_FOR_REVIEW,
     RunContext,
     RunHooks,
     RunState,
@@ -57,6 +58,7 @@ class RunResult:
     model: str
     model_version: str | None
     latency_ms: float
+    review_id: str | None = None  # set when the answer is held for human review
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,7 +79,7 @@ class RunResult:
             "model": self.model,
             "model_version": self.model_version,
             "latency_ms": round(self.latency_ms, 3),
-        }
+        } | ({"review_id": self.review_id} if self.review_id else {})
 
 
 class Runner:
@@ -150,6 +152,7 @@ class Runner:
             model=state.model_id,
             model_version=response.model,
             latency_ms=(time.perf_counter() - started) * 1000,
+            review_id=state.attributes.get(HELD_FOR_REVIEW),
         )
 
     @staticmethod

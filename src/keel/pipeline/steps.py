@@ -30,6 +30,10 @@ class RunContext:
     label: str | None = None
 
 
+# A stage that holds the answer for human review puts the review id here (RunState.attributes).
+HELD_FOR_REVIEW = "keel.review.id"
+
+
 @dataclass(slots=True)
 class RunState:
     """What flows through the layers of one run; stages may read and amend it."""

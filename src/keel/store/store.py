@@ -11,6 +11,7 @@ from keel.store import migrate
 from keel.store.audit import AuditRepository
 from keel.store.engine import create_engine, describe, parse_url
 from keel.store.pipelines import PipelineRepository
+from keel.store.reviews import ReviewRepository
 from keel.store.traces import TraceRepository
 
 
@@ -26,6 +27,7 @@ class Store:
         self.pipelines = PipelineRepository(engine)
         self.traces = TraceRepository(engine)
         self.audit = AuditRepository(engine)
+        self.reviews = ReviewRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
