@@ -127,6 +127,15 @@ class GuardrailSettings(_Section):
     webhook_timeout_s: float = Field(
         5.0, gt=0, description="Seconds to deliver one review-decision webhook."
     )
+    default_retention_days: float | None = Field(
+        None,
+        gt=0,
+        description="Days traces are kept when their pipeline's logging policy sets no "
+        "retention; empty keeps them forever.",
+    )
+    retention_sweep_seconds: float = Field(
+        3600.0, gt=0, description="How often the server purges data past its retention."
+    )
 
 
 class KeelSettings(BaseSettings):

@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 from typer.exceptions import TyperException
 
-from keel.cli import pipelines, project, review, run, serve, traces
+from keel.cli import pipelines, project, retention, review, run, serve, traces
 from keel.cli.output import stderr
 from keel.core.errors import KeelError
 
@@ -33,6 +33,7 @@ def build() -> typer.Typer:
     app.add_typer(traces.app, name="traces")
     app.add_typer(project.db_app, name="db")
     app.add_typer(review.app, name="review")
+    app.add_typer(retention.app, name="retention")
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from keel.core.guardrail_policy import GuardrailPolicy, ScannerRule
+from keel.guardrails.logging_policy import PolicyFilter, Redactor
 from keel.guardrails.registry import build_scanner
 from keel.guardrails.review import HeldAnswer, ReviewGate
 from keel.guardrails.stage import CanaryStage, InputGuard, OutputGuard, Rule
@@ -31,7 +32,9 @@ class GuardrailPlugin:
         outputs = build_rules(policy.output, "output")
         anonymizes = any(r.action == "anonymize" for r in policy.input)
         canary = any(r.scanner == "system_prompt_leakage" for r in policy.output)
+        logging = compiled.spec.logging
         return RunHooks(
+            payload_filter=None if logging.is_raw else PolicyFilter(logging, Redactor.default()),
             before_preprocess=[InputGuard(inputs)] if inputs else [],
             before_generate=[CanaryStage()] if canary else [],
             after_generate=[OutputGuard(outputs)] if outputs or anonymizes else [],

@@ -12,6 +12,7 @@ from keel.runtime import Runtime
 from keel.server.correlation import CorrelationMiddleware
 from keel.server.errors import install_error_handlers
 from keel.server.routes import health, invoke, pipelines, reviews, traces
+from keel.server.tasks import scheduled_tasks
 from keel.settings import KeelSettings
 
 
@@ -24,7 +25,7 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
         if app.state.runtime is None:
             app.state.runtime = Runtime(settings or KeelSettings())
         try:
-            async with reviews.sweeper(app.state.runtime):
+            async with scheduled_tasks(app.state.runtime):
                 yield
         finally:
             if owns_runtime:

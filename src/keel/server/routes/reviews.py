@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Any, Literal
 
@@ -92,25 +90,3 @@ def decide(
         review_id, decision, body.reviewer, edited=edited or None, note=body.note
     )
     return JSONBytes(item.to_dict(), background=BackgroundTask(runtime.reviews.notify, item))
-
-
-async def sweep_forever(runtime: Runtime) -> None:
-    """The server's scheduled task: default actions for overdue review items."""
-    interval = runtime.settings.guardrails.review_sweep_seconds
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await runtime.reviews.sweep()
-        except Exception:  # keep sweeping: one bad tick must not stop the task
-            log.exception("review sweep failed")
-
-
-@contextlib.asynccontextmanager
-async def sweeper(runtime: Runtime) -> Any:
-    task = asyncio.create_task(sweep_forever(runtime))
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
