@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,8 +54,15 @@ class PipelineRef:
 
 
 class PipelineCatalog:
-    def __init__(self, store: Store, *, label_ttl: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        label_ttl: float = 1.0,
+        checks: Sequence[Callable[[CompiledPipeline], None]] = (),
+    ) -> None:
         self._store = store
+        self._checks = tuple(checks)  # features validating their spec sections at push
         self._label_ttl = label_ttl
         self._compiled: OrderedDict[tuple[str, str], CompiledPipeline] = OrderedDict()
         self._pointers: dict[tuple[str, str], tuple[float, str]] = {}
@@ -66,6 +74,8 @@ class PipelineCatalog:
     def push(self, spec: PipelineSpec, *, created_by: str | None = None) -> PushResult:
         """Validate and compile the spec fully, then store it; invalid specs store nothing."""
         compiled = CompiledPipeline.build(spec)
+        for check in self._checks:
+            check(compiled)
         created = self._store.pipelines.put_version(
             spec.name,
             compiled.version,

@@ -10,9 +10,11 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 
 from keel.catalog import PipelineCatalog
+from keel.guardrails.plugin import GuardrailPlugin
 from keel.pipeline.runner import Runner
 from keel.pipeline.steps import StagePlugin
 from keel.providers.registry import ProviderRegistry
+from keel.review_queue import ReviewQueue
 from keel.settings import KeelSettings
 from keel.store import Store
 from keel.telemetry.setup import build_tracer_provider
@@ -65,10 +67,18 @@ class Runtime:
         self.tracer_provider = tracer_provider or build_tracer_provider(
             settings.telemetry, self.store
         )
-        self.catalog = PipelineCatalog(self.store, label_ttl=settings.server.label_cache_seconds)
+        self.reviews = ReviewQueue(
+            self.store, webhook_timeout_s=settings.guardrails.webhook_timeout_s
+        )
+        self.guardrails = GuardrailPlugin(hold=self.reviews.hold)
+        self.catalog = PipelineCatalog(
+            self.store,
+            label_ttl=settings.server.label_cache_seconds,
+            checks=[self.guardrails.check],
+        )
         # Features that add stages per pipeline version (guardrails, retrieval, review)
         # append their StagePlugin here.
-        plugins: list[StagePlugin] = []
+        plugins: list[StagePlugin] = [self.guardrails]
         self.runner = Runner(
             self.registry,
             self.tracer_provider.get_tracer("keel"),

@@ -137,6 +137,27 @@ class EvalSettings(_Section):
     )
 
 
+class GuardrailSettings(_Section):
+    review_sweep_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="How often the server applies the default action to review items whose "
+        "timeout has passed.",
+    )
+    webhook_timeout_s: float = Field(
+        5.0, gt=0, description="Seconds to deliver one review-decision webhook."
+    )
+    default_retention_days: float | None = Field(
+        None,
+        gt=0,
+        description="Days traces are kept when their pipeline's logging policy sets no "
+        "retention; empty keeps them forever.",
+    )
+    retention_sweep_seconds: float = Field(
+        3600.0, gt=0, description="How often the server purges data past its retention."
+    )
+
+
 class KeelSettings(BaseSettings):
     """The whole configuration of a Keel process."""
 
@@ -165,6 +186,9 @@ class KeelSettings(BaseSettings):
         default_factory=TelemetrySettings, description="Span export."
     )
     evals: EvalSettings = Field(default_factory=EvalSettings, description="Evaluation runs.")
+    guardrails: GuardrailSettings = Field(
+        default_factory=GuardrailSettings, description="Guardrails and the human review queue."
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from keel.catalog import PipelineCatalog
+from keel.guardrails.plugin import GuardrailPlugin
 from keel.settings import KeelSettings
 from keel.store import Store
 
@@ -26,4 +27,4 @@ def open_store() -> Iterator[Store]:
 @contextmanager
 def open_catalog() -> Iterator[PipelineCatalog]:
     with open_store() as store:
-        yield PipelineCatalog(store, label_ttl=0)
+        yield PipelineCatalog(store, label_ttl=0, checks=[GuardrailPlugin().check])

@@ -59,6 +59,13 @@ def run(
     """Run a pipeline on one input and print the output (or decision) and the trace id."""
     data = parse_input(input_)
     result = asyncio.run(_run(PipelineRef.parse(pipeline), data, request_id))
+    if result.review_id:  # held: the answer is released only by a reviewer
+        held = {"status": "pending", "review_id": result.review_id, "trace_id": result.trace_id}
+        if as_json:
+            print_json(held)
+        else:
+            stdout().print(f"held for review: keel review show {result.review_id}")
+        return
     if as_json:
         print_json(result.to_dict())
         return

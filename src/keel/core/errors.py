@@ -13,6 +13,7 @@ into one JSON envelope and the CLI prints the message without a traceback.
     ├── NotFoundError              a named thing does not exist
     ├── ConflictError              the request contradicts stored state
     ├── OutputParseError           the model's output could not be parsed
+    ├── GuardrailBlocked           a guardrail rule blocked the input or the answer
     └── ProviderError              the model (or its endpoint) failed
         ├── ProviderTimeout
         ├── ProviderConnectionError
@@ -150,3 +151,13 @@ class ProviderStreamError(ProviderError):
 class ProviderUnavailable(ProviderError):
     code = "provider_unavailable"
     status = 503
+
+
+class GuardrailBlocked(KeelError):
+    """A guardrail rule blocked the input (no model call) or the answer.
+
+    ``details.rule`` names the rule, ``details.direction`` says which side it guarded.
+    """
+
+    code = "guardrail_blocked"
+    status = 422

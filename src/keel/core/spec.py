@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from keel.core.decision import extract_label
+from keel.core.guardrail_policy import GuardrailPolicy
+from keel.core.logging_policy import LoggingPolicy
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -136,6 +138,12 @@ class PipelineSpec(_Strict):
     output: OutputSpec = Field(default_factory=TextOutput)
     thresholds: dict[str, float] = Field(
         default_factory=dict, description="Business parameters, visible to templates."
+    )
+    guardrails: GuardrailPolicy = Field(
+        default_factory=GuardrailPolicy, description="Input/output scanners and their actions."
+    )
+    logging: LoggingPolicy = Field(
+        default_factory=LoggingPolicy, description="Per-layer span storage modes and retention."
     )
 
     @model_validator(mode="after")

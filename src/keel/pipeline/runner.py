@@ -5,6 +5,7 @@ pipeline NAME (root)
 ├── preprocess                   validate input schema, map to variables
 ├── [before_render stages]       retrieval
 ├── render_prompt                sandboxed templates -> messages
+├── [before_generate stages]     canary tokens
 ├── chat MODEL                   token fit, call, timeout, fallbacks
 ├── [after_generate stages]      output guardrails
 ├── postprocess                  parse -> output / decision (thresholds)
@@ -31,6 +32,7 @@ from keel.pipeline.correlation import parent_context
 from keel.pipeline.generate import ModelSource, generate
 from keel.pipeline.postprocess import postprocess
 from keel.pipeline.steps import (
+    HELD_FOR_REVIEW,
     RunContext,
     RunHooks,
     RunState,
@@ -56,6 +58,7 @@ class RunResult:
     model: str
     model_version: str | None
     latency_ms: float
+    review_id: str | None = None  # set when the answer is held for human review
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,7 +79,7 @@ class RunResult:
             "model": self.model,
             "model_version": self.model_version,
             "latency_ms": round(self.latency_ms, 3),
-        }
+        } | ({"review_id": self.review_id} if self.review_id else {})
 
 
 class Runner:
@@ -110,6 +113,11 @@ class Runner:
             self._hooks_by_version[key] = found
         return found
 
+    def _spans_for(self, compiled: CompiledPipeline) -> SpanFactory:
+        """The span factory of one run: payloads filtered by the version's logging policy."""
+        payload_filter = self.hooks_for(compiled).payload_filter
+        return self._spans if payload_filter is None else self._spans.filtered(payload_filter)
+
     async def run(
         self, compiled: CompiledPipeline, data: Any, context: RunContext | None = None
     ) -> RunResult:
@@ -122,7 +130,7 @@ class Runner:
         trace_id = format(root.get_span_context().trace_id, "032x")
         correlation_id = known_id or trace_id
         root.set_attribute(attr.CORRELATION_ID, correlation_id)
-        state = RunState(compiled, data, context, spans=self._spans)
+        state = RunState(compiled, data, context, spans=self._spans_for(compiled))
         try:
             await self._layers(state, ctx)
         except BaseException as exc:
@@ -149,6 +157,7 @@ class Runner:
             model=state.model_id,
             model_version=response.model,
             latency_ms=(time.perf_counter() - started) * 1000,
+            review_id=state.attributes.get(HELD_FOR_REVIEW),
         )
 
     @staticmethod
@@ -171,20 +180,22 @@ class Runner:
         root.set_attribute(attr.COST_USD, str(state.cost_usd))
         if state.decision is not None:
             root.set_attribute(attr.DECISION, state.decision.decision)
-        self._spans.payload(root, attr.INPUT, state.input)
+        spans = state.spans or self._spans
+        spans.payload(root, attr.INPUT, state.input)
         if state.decision is not None or state.output is not None:
-            self._spans.payload(root, attr.OUTPUT, state.decision or state.output)
+            spans.payload(root, attr.OUTPUT, state.decision or state.output)
         root.end()
 
     async def _stages(self, stages: Sequence[Stage], state: RunState, ctx: Context) -> None:
         for stage in stages:
-            with self._spans.layer(stage.name, stage.layer, ctx) as span:
+            with (state.spans or self._spans).layer(stage.name, stage.layer, ctx) as span:
                 state.parent = set_span_in_context(span, ctx)
                 await stage(state)
         state.parent = None
 
     async def _layers(self, state: RunState, ctx: Context) -> None:
-        compiled, hooks, spans = state.compiled, self.hooks_for(state.compiled), self._spans
+        compiled, hooks = state.compiled, self.hooks_for(state.compiled)
+        spans = state.spans or self._spans
         await self._stages(hooks.before_preprocess, state, ctx)
         with spans.layer("preprocess", "preprocess", ctx, state.input) as span:
             state.variables = compiled.mapper(state.input)
@@ -193,6 +204,7 @@ class Runner:
         with spans.layer("render_prompt", "prompt", ctx, state.variables) as span:
             state.messages = compiled.render(state.variables)
             spans.payload(span, attr.OUTPUT, state.messages)
+        await self._stages(hooks.before_generate, state, ctx)
         await self._generate(state, ctx)
         await self._stages(hooks.after_generate, state, ctx)
         assert state.response is not None
@@ -207,7 +219,8 @@ class Runner:
     async def _generate(self, state: RunState, ctx: Context) -> None:
         model_spec = state.compiled.spec.model
         chain = [model_spec.id or self._default_model, *model_spec.fallbacks]
-        with self._spans.layer(f"chat {chain[0]}", "model", ctx, state.messages) as span:
+        spans = state.spans or self._spans
+        with spans.layer(f"chat {chain[0]}", "model", ctx, state.messages) as span:
             generation = await generate(
                 span,
                 self._models,
@@ -217,7 +230,7 @@ class Runner:
                 timeout_s=model_spec.timeout_s,
                 extra=dict(model_spec.options),
             )
-            self._spans.payload(span, attr.OUTPUT, generation.response.text)
+            spans.payload(span, attr.OUTPUT, generation.response.text)
         state.response = generation.response
         state.model_id = generation.model_id
         state.usage = state.usage + generation.response.usage

@@ -30,6 +30,10 @@ class RunContext:
     label: str | None = None
 
 
+# A stage that holds the answer for human review puts the review id here (RunState.attributes).
+HELD_FOR_REVIEW = "keel.review.id"
+
+
 @dataclass(slots=True)
 class RunState:
     """What flows through the layers of one run; stages may read and amend it."""
@@ -71,6 +75,8 @@ class RunHooks:
     before_render: Sequence[Stage] = ()  # retrieval
     after_generate: Sequence[Stage] = ()  # output guardrails
     after_postprocess: Sequence[Stage] = ()  # review gate
+    before_generate: Sequence[Stage] = ()  # canary tokens; may amend the rendered messages
+    payload_filter: PayloadFilter | None = None  # logging policy: how span payloads are stored
 
     def __add__(self, other: RunHooks) -> RunHooks:
         return RunHooks(
@@ -78,7 +84,18 @@ class RunHooks:
             (*self.before_render, *other.before_render),
             (*self.after_generate, *other.after_generate),
             (*self.after_postprocess, *other.after_postprocess),
+            (*self.before_generate, *other.before_generate),
+            other.payload_filter or self.payload_filter,
         )
+
+
+class PayloadFilter(Protocol):
+    """Rewrites a span payload (JSON text) before any exporter sees it; None drops it.
+
+    ``layer`` is the span's ``keel.layer``; ``field`` is ``input`` or ``output``.
+    """
+
+    def __call__(self, layer: str, field: str, text: str) -> str | None: ...
 
 
 class StagePlugin(Protocol):
@@ -118,11 +135,18 @@ def mark_failed(span: Span, exc: BaseException) -> None:
 class SpanFactory:
     """Starts layer spans under a parent, recording payloads only when allowed."""
 
-    __slots__ = ("_capture", "_tracer")
+    __slots__ = ("_capture", "_filter", "_tracer")
 
-    def __init__(self, tracer: Tracer, capture_content: bool) -> None:
+    def __init__(
+        self, tracer: Tracer, capture_content: bool, payload_filter: PayloadFilter | None = None
+    ) -> None:
         self._tracer = tracer
         self._capture = capture_content
+        self._filter = payload_filter
+
+    def filtered(self, payload_filter: PayloadFilter) -> SpanFactory:
+        """The same factory with payloads passed through ``payload_filter`` first."""
+        return SpanFactory(self._tracer, self._capture, payload_filter)
 
     def start(
         self, name: str, parent: Context | None, attributes: Mapping[str, Any]
@@ -131,8 +155,16 @@ class SpanFactory:
         return span, set_span_in_context(span, parent)
 
     def payload(self, span: Span, key: str, value: Any) -> None:
-        if self._capture:
-            span.set_attribute(key, to_json(value))
+        if not self._capture:
+            return
+        text: str | None = to_json(value)
+        if self._filter is not None and text is not None:
+            attributes = getattr(span, "attributes", None) or {}
+            layer = str(attributes.get(attr.LAYER, ""))
+            text = self._filter(layer, key.removeprefix("keel."), text)
+            if text is None:
+                return
+        span.set_attribute(key, text)
 
     @contextmanager
     def layer(self, name: str, layer: str, parent: Context, payload: Any = None) -> Iterator[Span]:

@@ -11,7 +11,8 @@ from keel import __version__
 from keel.runtime import Runtime
 from keel.server.correlation import CorrelationMiddleware
 from keel.server.errors import install_error_handlers
-from keel.server.routes import health, invoke, pipelines, traces
+from keel.server.routes import health, invoke, pipelines, reviews, traces
+from keel.server.tasks import scheduled_tasks
 from keel.settings import KeelSettings
 
 
@@ -24,7 +25,8 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
         if app.state.runtime is None:
             app.state.runtime = Runtime(settings or KeelSettings())
         try:
-            yield
+            async with scheduled_tasks(app.state.runtime):
+                yield
         finally:
             if owns_runtime:
                 await app.state.runtime.aclose()
@@ -38,6 +40,6 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
     app.state.runtime = runtime
     app.add_middleware(CorrelationMiddleware)
     install_error_handlers(app)
-    for module in (health, invoke, pipelines, traces):
+    for module in (health, invoke, pipelines, traces, reviews):
         app.include_router(module.router)
     return app

@@ -195,3 +195,26 @@ eval_results = sa.Table(
     sa.Column("cost_usd", ExactDecimal(), nullable=False),
     sa.Column("model_version", sa.Text, nullable=True),
 )
+
+
+# Answers held for human review by a guardrail policy (see keel.guardrails.review).
+review_items = sa.Table(
+    "review_items",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("pipeline", sa.Text, nullable=False),
+    sa.Column("pipeline_version", sa.Text, nullable=False),
+    sa.Column("trace_id", sa.String(32), nullable=False),
+    sa.Column("request_id", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reasons", JSONDocument, nullable=False),
+    sa.Column("result", JSONDocument, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("deadline", UTCDateTime(), nullable=False),
+    sa.Column("default_action", sa.String(16), nullable=False),
+    sa.Column("webhook", sa.Text, nullable=True),
+    sa.Column("decided_at", UTCDateTime(), nullable=True),
+    sa.Column("decided_by", sa.Text, nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Index(None, "status", "deadline"),
+)

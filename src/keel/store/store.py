@@ -13,6 +13,7 @@ from keel.store.datasets import DatasetRepository
 from keel.store.engine import create_engine, describe, parse_url
 from keel.store.eval_runs import EvalRunRepository
 from keel.store.pipelines import PipelineRepository
+from keel.store.reviews import ReviewRepository
 from keel.store.traces import TraceRepository
 
 
@@ -30,6 +31,7 @@ class Store:
         self.audit = AuditRepository(engine)
         self.datasets = DatasetRepository(engine)
         self.eval_runs = EvalRunRepository(engine)
+        self.reviews = ReviewRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from keel.pipeline.steps import RunContext
 from keel.runtime import Runtime
 from keel.server.responses import JSONBytes
+from keel.server.routes.reviews import held_response
 from keel.server.schemas import ERRORS, InvokeRequest, InvokeResponse
 
 router = APIRouter(tags=["pipelines"])
@@ -15,7 +16,11 @@ router = APIRouter(tags=["pipelines"])
 
 @router.post(
     "/v1/pipelines/{name}/invoke",
-    responses={200: {"model": InvokeResponse}, **ERRORS},
+    responses={
+        200: {"model": InvokeResponse},
+        202: {"description": "Held for human review: poll the review id."},
+        **ERRORS,
+    },
     summary="Run a pipeline on one input",
 )
 async def invoke(
@@ -32,4 +37,6 @@ async def invoke(
         correlation_id=correlation.request_id, parent=correlation.parent, label=label
     )
     result = await runtime.runner.run(compiled, body.input, context)
+    if result.review_id:
+        return held_response(result.review_id, result.trace_id, result.correlation_id)
     return JSONBytes(result.to_dict())

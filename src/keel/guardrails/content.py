@@ -1,0 +1,140 @@
+"""Content scanners: invisible text, toxicity, banned topics, length, SQL/template injection."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from keel.core.errors import SpecError
+from keel.guardrails.normalize import deleet, normalize
+from keel.guardrails.verdict import Finding, ScanContext, Verdict
+
+_HIDDEN = re.compile(
+    "[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff\u202a-\u202e\u2066-\u2069\U000e0000-\U000e007f]"
+    r"|\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class InvisibleTextScanner:
+    """Zero-width, bidi-override and tag characters, ANSI escapes and control codes."""
+
+    name: str = "invisible_text"
+
+    def scan(self, text: str, context: ScanContext) -> Verdict:
+        findings = tuple(Finding(m.start(), m.end(), "INVISIBLE") for m in _HIDDEN.finditer(text))
+        if not findings:
+            return Verdict.clean("invisible_text")
+        return Verdict(1.0, "invisible_text", findings, f"{len(findings)} hidden characters")
+
+
+# A small lexicon of slurs and abuse that the linear model under-weights; matched on words.
+_LEXICON = re.compile(
+    r"\b(?:kill yourself|kys|go die|retard(?:ed)?|faggot|nigger|nigga|tranny|spic|kike|chink|"
+    r"wetback|cunt|whore|slut|subhuman|vermin|worthless piece of)\b"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ToxicityScanner:
+    """``alt-profanity-check``'s linear model, maxed with a lexicon of slurs and threats."""
+
+    name: str = "toxicity"
+
+    def scan(self, text: str, context: ScanContext) -> Verdict:
+        from profanity_check import predict_prob  # heavy import: only when configured
+
+        flat = normalize(text)
+        findings = tuple(
+            Finding(m.start(), m.end(), "ABUSE") for m in _LEXICON.finditer(deleet(flat))
+        )
+        model = float(predict_prob([flat])[0]) if flat else 0.0
+        score = max(model, 1.0 if findings else 0.0)
+        return Verdict(score, "toxicity", findings, "lexicon" if findings else "model")
+
+
+@dataclass(frozen=True, slots=True)
+class BannedTopicsScanner:
+    """Topics as keyword sets: a topic fires when enough of its words appear in the text."""
+
+    topics: tuple[tuple[str, frozenset[str]], ...]
+    name: str = "banned_topics"
+
+    def scan(self, text: str, context: ScanContext) -> Verdict:
+        words = set(re.findall(r"[a-z0-9']+", normalize(text)))
+        best, which = 0.0, ""
+        for topic, keywords in self.topics:
+            share = len(words & keywords) / min(len(keywords), 3)
+            if share > best:
+                best, which = min(share, 1.0), topic
+        return Verdict(best, "banned_topic", (), which) if best else Verdict.clean("banned_topic")
+
+
+@dataclass(frozen=True, slots=True)
+class LengthScanner:
+    """Characters and (approximate, 4 chars a token) tokens over a limit."""
+
+    max_chars: int
+    max_tokens: int | None
+    name: str = "length"
+
+    def scan(self, text: str, context: ScanContext) -> Verdict:
+        tokens = len(text) / 4
+        over_chars = len(text) > self.max_chars
+        over_tokens = self.max_tokens is not None and tokens > self.max_tokens
+        if over_chars or over_tokens:
+            return Verdict(1.0, "length", (), f"{len(text)} chars, ~{int(tokens)} tokens")
+        return Verdict.clean("length")
+
+
+_SQL = re.compile(
+    r"(?i)(?:'\s*(?:or|and)\s+'?\d*'?\s*=\s*'?\d*|'\s*;\s*(?:drop|delete|update|insert|alter|create|exec)\b"
+    r"|\bunion(?:\s+all)?\s+select\b|;\s*drop\s+table\b|--\s*$|/\*.*?\*/|\bxp_cmdshell\b"
+    r"|\b(?:sleep|benchmark|pg_sleep)\s*\(\s*\d+|\bwaitfor\s+delay\b|\binformation_schema\b)"
+)
+_TEMPLATE = re.compile(
+    r"\{\{.*?\}\}|\{%.*?%\}|\$\{[^}]*\}|<%=?.*?%>|#\{[^}]*\}|__(?:class|globals|builtins|subclasses|mro)__"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeInjectionScanner:
+    """SQL and server-side template injection patterns, for pipelines feeding a database."""
+
+    name: str = "code_injection"
+
+    def scan(self, text: str, context: ScanContext) -> Verdict:
+        findings = [Finding(m.start(), m.end(), "SQL") for m in _SQL.finditer(text)]
+        findings += [Finding(m.start(), m.end(), "TEMPLATE") for m in _TEMPLATE.finditer(text)]
+        if not findings:
+            return Verdict.clean("code_injection")
+        reason = ",".join(sorted({f.entity for f in findings}))
+        return Verdict(1.0, "code_injection", tuple(findings), reason)
+
+
+def build_banned_topics(options: dict[str, Any]) -> BannedTopicsScanner:
+    topics = options.get("topics")
+    if not isinstance(topics, dict) or not topics:
+        raise SpecError(
+            "banned_topics needs options.topics: a mapping of topic -> list of keywords",
+            code="guardrail_invalid",
+        )
+    built = []
+    for topic, words in topics.items():
+        if not isinstance(words, list) or not words or not all(isinstance(w, str) for w in words):
+            raise SpecError(
+                f"banned_topics: topic {topic!r} needs a non-empty list of keywords",
+                code="guardrail_invalid",
+            )
+        built.append((str(topic), frozenset(w.lower() for w in words)))
+    return BannedTopicsScanner(tuple(built))
+
+
+def build_length(options: dict[str, Any]) -> LengthScanner:
+    max_chars = options.get("max_chars", 20_000)
+    max_tokens = options.get("max_tokens")
+    for key, value in (("max_chars", max_chars), ("max_tokens", max_tokens)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise SpecError(f"length: {key} must be a positive integer", code="guardrail_invalid")
+    return LengthScanner(max_chars, max_tokens)

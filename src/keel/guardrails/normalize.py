@@ -1,0 +1,152 @@
+"""Undo the tricks that hide an attack from a pattern: unicode games and layered encodings.
+
+``views(text)`` returns the text as written, its normalized form, and every decoding that
+looks like real text (base64, hex, rot13, URL/percent, HTML entities, unicode escapes),
+recursively up to a small depth, so scanners look at what the model would understand.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import contextlib
+import html
+import re
+import unicodedata
+import urllib.parse
+
+# Zero-width, joiners, word joiner, BOM, soft hyphen, invisible separators.
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]")
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_TAGS = re.compile("[\U000e0000-\U000e007f]")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]")
+
+# Cyrillic / Greek / other letters that render like Latin ones (after NFKC).
+_HOMOGLYPHS = str.maketrans(
+    {
+        "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i",
+        "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g", "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w",
+        "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P",
+        "С": "C", "Т": "T", "Х": "X", "І": "I", "Ј": "J", "Ѕ": "S", "Υ": "Y", "Ζ": "Z",
+        "α": "a", "ο": "o", "ρ": "p", "ν": "v", "τ": "t", "ι": "i", "κ": "k", "ε": "e",
+        "Α": "A", "Β": "B", "Ε": "E", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
+        "Ο": "O", "Ρ": "P", "Τ": "T", "Χ": "X", "ı": "i", "ℓ": "l",
+    }
+)  # fmt: skip
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+)
+
+_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4}){4,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+_B64URL = re.compile(r"(?:[A-Za-z0-9_-]{4}){4,}[A-Za-z0-9_-]{0,3}={0,2}")
+_HEX = re.compile(r"(?:(?:0x)?[0-9a-fA-F]{2}[\s:,]?){8,}")
+_PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
+_UNICODE_ESC = re.compile(r"(?:\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}){3,}")
+_ENTITY = re.compile(r"&#?[A-Za-z0-9]+;")
+_MAX_DEPTH = 3
+_MAX_VIEWS = 24
+
+
+def strip_hidden(text: str) -> str:
+    """Remove ANSI escapes, control, zero-width, bidi and tag characters."""
+    text = _ANSI.sub("", text)
+    text = _TAGS.sub("", text)
+    text = _BIDI.sub("", text)
+    text = _INVISIBLE.sub("", text)
+    return _CONTROL.sub("", text)
+
+
+def tag_payload(text: str) -> str:
+    """Text smuggled in Unicode tag characters (U+E0020..E007E map to ASCII)."""
+    return "".join(chr(ord(c) - 0xE0000) for c in text if 0xE0020 <= ord(c) <= 0xE007E)
+
+
+def normalize(text: str) -> str:
+    """NFKC, hidden characters removed, homoglyphs folded, whitespace collapsed, lowercased."""
+    text = unicodedata.normalize("NFKC", strip_hidden(text)).translate(_HOMOGLYPHS)
+    return " ".join(text.split()).lower()
+
+
+def deleet(text: str) -> str:
+    return text.translate(_LEET)
+
+
+def _printable(candidate: str) -> bool:
+    if len(candidate) < 6:
+        return False
+    good = sum(c.isprintable() or c in "\n\t" for c in candidate)
+    letters = sum(c.isalpha() or c == " " for c in candidate)
+    return good / len(candidate) > 0.95 and letters / len(candidate) > 0.6
+
+
+def _decode_bytes(raw: bytes) -> str | None:
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return decoded if _printable(decoded) else None
+
+
+def _b64(chunk: str) -> str | None:
+    padded = chunk + "=" * (-len(chunk) % 4)
+    for decoder in (base64.b64decode, base64.urlsafe_b64decode):
+        try:
+            found = _decode_bytes(decoder(padded))
+        except (binascii.Error, ValueError):
+            continue
+        if found:
+            return found
+    return None
+
+
+def _hex(chunk: str) -> str | None:
+    digits = re.sub(r"0x|[\s:,]", "", chunk)
+    if len(digits) % 2:
+        digits = digits[:-1]
+    try:
+        return _decode_bytes(bytes.fromhex(digits))
+    except ValueError:
+        return None
+
+
+def decodings(text: str) -> list[str]:
+    """Every one-step decoding of ``text`` (or its encoded runs) that reads as text."""
+    found: list[str] = []
+    for pattern, decoder in ((_B64, _b64), (_B64URL, _b64), (_HEX, _hex)):
+        for match in pattern.finditer(text):
+            decoded = decoder(match.group())
+            if decoded:
+                found.append(decoded)
+    if len(_PERCENT.findall(text)) >= 3:
+        found.append(urllib.parse.unquote_plus(text))
+    if _ENTITY.search(text):
+        found.append(html.unescape(text))
+    if _UNICODE_ESC.search(text):
+        with contextlib.suppress(UnicodeDecodeError):
+            found.append(codecs.decode(text, "unicode_escape"))
+    payload = tag_payload(text)
+    if payload:
+        found.append(payload)
+    found.append(codecs.encode(text, "rot13"))
+    reversed_text = text[::-1]
+    found.append(reversed_text)
+    return found
+
+
+def views(text: str) -> list[str]:
+    """The text, normalized, and its decodings (recursively), each normalized, deduplicated."""
+    seen: dict[str, None] = {}
+    frontier = [text]
+    for depth in range(_MAX_DEPTH + 1):
+        following: list[str] = []
+        for item in frontier:
+            norm = normalize(item)
+            if norm in seen or len(seen) >= _MAX_VIEWS:
+                continue
+            seen[norm] = None
+            if depth < _MAX_DEPTH:
+                following.extend(decodings(item))
+        frontier = following
+    return list(seen)

@@ -1,0 +1,129 @@
+"""PII: Presidio's pattern recognizers (run offline, no spaCy model), phone numbers through
+``phonenumbers`` and e-mail addresses by pattern. Card numbers and IBANs are checksum-validated
+by the recognizers (Luhn, mod-97), so random digit runs are not flagged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import phonenumbers
+
+from keel.core.errors import SpecError
+from keel.guardrails.verdict import Finding, ScanContext, Verdict, merge_spans
+
+# Entity -> presidio recognizer class name. Each one validates what its pattern matches.
+PRESIDIO_ENTITIES: dict[str, str] = {
+    "CREDIT_CARD": "CreditCardRecognizer",
+    "IBAN_CODE": "IbanRecognizer",
+    "IP_ADDRESS": "IpRecognizer",
+    "US_SSN": "UsSsnRecognizer",
+    "US_ITIN": "UsItinRecognizer",
+    "US_PASSPORT": "UsPassportRecognizer",
+    "UK_NHS": "NhsRecognizer",
+    "UK_NINO": "UkNinoRecognizer",
+    "CRYPTO": "CryptoRecognizer",
+    "MAC_ADDRESS": "MacAddressRecognizer",
+    "ES_NIF": "EsNifRecognizer",
+    "IT_FISCAL_CODE": "ItFiscalCodeRecognizer",
+    "SG_NRIC_FIN": "SgFinRecognizer",
+    "IN_PAN": "InPanRecognizer",
+}
+OWN_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER")
+DEFAULT_ENTITIES = (
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "US_SSN",
+    "IP_ADDRESS",
+)
+DEFAULT_REGIONS = ("US", "GB", "DE", "FR")
+
+_EMAIL = re.compile(
+    r"\b[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b"
+)
+
+Detector = Callable[[str], list[Finding]]
+
+
+def _presidio(entity: str) -> Detector:
+    from presidio_analyzer import predefined_recognizers  # heavy import: only when configured
+
+    recognizer = getattr(predefined_recognizers, PRESIDIO_ENTITIES[entity])()
+
+    def detect(text: str) -> list[Finding]:
+        results = recognizer.analyze(text, [entity], None)
+        return [Finding(r.start, r.end, r.entity_type, float(r.score)) for r in results]
+
+    return detect
+
+
+def _email(text: str) -> list[Finding]:
+    return [Finding(m.start(), m.end(), "EMAIL_ADDRESS") for m in _EMAIL.finditer(text)]
+
+
+def _phones(regions: Sequence[str]) -> Detector:
+    def detect(text: str) -> list[Finding]:
+        found: dict[tuple[int, int], Finding] = {}
+        for region in regions:
+            matcher = phonenumbers.PhoneNumberMatcher(text, region, phonenumbers.Leniency.VALID)
+            for match in matcher:
+                found.setdefault(
+                    (match.start, match.end), Finding(match.start, match.end, "PHONE_NUMBER", 0.85)
+                )
+        return list(found.values())
+
+    return detect
+
+
+@dataclass(frozen=True, slots=True)
+class PiiScanner:
+    """Scores the most confident PII found; findings carry entity types for redaction."""
+
+    detectors: tuple[Detector, ...]
+    entities: tuple[str, ...]
+    name: str = "pii"
+    category: str = field(default="pii")
+
+    def find(self, text: str) -> tuple[Finding, ...]:
+        found: list[Finding] = []
+        for detect in self.detectors:
+            found.extend(detect(text))
+        return merge_spans(tuple(found))
+
+    def scan(self, text: str, context: ScanContext) -> Verdict:
+        findings = self.find(text)
+        if not findings:
+            return Verdict.clean(self.category)
+        reason = ", ".join(sorted({f.entity for f in findings}))
+        return Verdict(max(f.score for f in findings), self.category, findings, reason)
+
+
+def build_pii(options: dict[str, Any]) -> PiiScanner:
+    entities = tuple(options.get("entities") or DEFAULT_ENTITIES)
+    regions = tuple(options.get("regions") or DEFAULT_REGIONS)
+    known = set(PRESIDIO_ENTITIES) | set(OWN_ENTITIES)
+    unknown = sorted(set(entities) - known)
+    if unknown:
+        raise SpecError(
+            f"pii: unknown entities {unknown}; known: {sorted(known)}", code="guardrail_invalid"
+        )
+    bad_regions = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
+    if bad_regions:
+        raise SpecError(
+            f"pii: unknown phone regions {bad_regions}; use ISO 3166 codes such as US, GB",
+            code="guardrail_invalid",
+        )
+    detectors: list[Detector] = []
+    for entity in entities:
+        if entity == "EMAIL_ADDRESS":
+            detectors.append(_email)
+        elif entity == "PHONE_NUMBER":
+            detectors.append(_phones(regions))
+        else:
+            detectors.append(_presidio(entity))
+    return PiiScanner(tuple(detectors), entities)
