@@ -13,6 +13,7 @@ from keel.catalog import PipelineCatalog
 from keel.pipeline.runner import Runner
 from keel.pipeline.steps import StagePlugin
 from keel.providers.registry import ProviderRegistry
+from keel.retrieval.service import RetrievalConfig, RetrievalPlugin, RetrievalService
 from keel.settings import KeelSettings
 from keel.store import Store
 from keel.telemetry.setup import build_tracer_provider
@@ -48,6 +49,14 @@ def build_registry(settings: KeelSettings) -> ProviderRegistry:
     return registry
 
 
+def build_retrieval(settings: KeelSettings, registry: ProviderRegistry) -> RetrievalService:
+    r = settings.retrieval
+    config = RetrievalConfig(
+        settings.resolved_retrieval_url, r.embedder, r.chunk_tokens, r.chunk_overlap, r.sanitize_pii
+    )
+    return RetrievalService(config, registry)
+
+
 class Runtime:
     """Everything a Keel process needs, built once and closed once."""
 
@@ -69,6 +78,8 @@ class Runtime:
         # Features that add stages per pipeline version (guardrails, retrieval, review)
         # append their StagePlugin here.
         plugins: list[StagePlugin] = []
+        self.retrieval = build_retrieval(settings, self.registry)
+        plugins.append(RetrievalPlugin(self.retrieval))
         self.runner = Runner(
             self.registry,
             self.tracer_provider.get_tracer("keel"),
@@ -87,3 +98,4 @@ class Runtime:
     def close(self) -> None:
         self.tracer_provider.shutdown()
         self.store.close()
+        self.retrieval.close()
