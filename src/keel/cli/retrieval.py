@@ -41,7 +41,9 @@ def _groups(groups: list[str] | None) -> tuple[str, ...]:
 
 def ingest(
     collection: str = typer.Argument(..., help="Collection name (created on first ingest)."),
-    path: Path = typer.Argument(..., help="A file or folder: Markdown, text, HTML, PDF, JSONL."),
+    paths: list[Path] = typer.Argument(
+        ..., help="Files or folders: Markdown, text, HTML, PDF, JSONL."
+    ),
     groups: list[str] | None = typer.Option(
         None, "--groups", "-g", help="Access groups for these documents (repeat or comma-separate)."
     ),
@@ -49,7 +51,11 @@ def ingest(
     sanitize: bool = typer.Option(False, "--sanitize-pii", help="Mask PII before indexing."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Ingest a file or folder incrementally; each run creates an index version."""
+    """Ingest files and folders incrementally; each run creates an index version.
+
+    Unchanged documents are not embedded again; changed ones are; documents that were
+    ingested from these paths before and are gone now leave the index.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from keel.retrieval.sanitize import RegexSanitizer
@@ -65,7 +71,7 @@ def ingest(
         report = asyncio.run(
             service.ingest(
                 collection,
-                path,
+                paths,
                 _groups(groups),
                 embedder=embedder,
                 sanitizer=sanitizer,

@@ -105,14 +105,38 @@ class Chunker:
                 out.append(Chunk(len(out), body, tokens, section.heading))
         return out
 
+    def _word_starts(self, ids: list[int]) -> list[bool]:
+        """Whether each token begins a word, so cuts never split one."""
+        pieces = self._encoding.decode_tokens_bytes(ids)
+        return [not p[:1].isalnum() or p[:1] in b" \n\t" for p in pieces]
+
     def _pieces(self, blocks: tuple[str, ...]) -> Iterator[tuple[list[int], list[int]]]:
-        """Token windows of each block, with the separator that joins each to what precedes."""
+        """Token windows of each block, with the separator that joins each to what precedes.
+
+        A block longer than a window is cut at the last word start that fits.
+        """
         encode, _ = self._codec()
+        window = self.max_tokens - self.overlap - len(_PARAGRAPH)  # room for the overlap
         for block in blocks:
             ids = encode(block)
-            window = self.max_tokens - self.overlap - len(_PARAGRAPH)  # room for the overlap
-            for start in range(0, len(ids), window):
-                yield ids[start : start + window], [] if start else _PARAGRAPH
+            starts = self._word_starts(ids) if len(ids) > window else []
+            start = 0
+            while start < len(ids):
+                end = min(start + window, len(ids))
+                if end < len(ids):
+                    cut = next((i for i in range(end, start, -1) if starts[i]), end)
+                    end = cut if cut > start else end
+                yield ids[start:end], [] if start else _PARAGRAPH
+                start = end
+
+    def _carry(self, current: list[int]) -> list[int]:
+        """The last ``overlap`` tokens of a chunk, starting at a word boundary."""
+        if not self.overlap or not current:
+            return []
+        tail = current[-self.overlap :]
+        starts = self._word_starts(tail)
+        first = next((i for i, begins in enumerate(starts) if begins), 0)
+        return tail[first:]
 
     def _pack(self, blocks: tuple[str, ...]) -> Iterator[tuple[str, int]]:
         _, decode = self._codec()
@@ -125,7 +149,7 @@ class Chunker:
                 continue
             if fresh:
                 yield decode(current).strip(), len(current)
-            carried = current[-self.overlap :] if self.overlap and current else []
+            carried = self._carry(current)
             joined = [*carried, *separator, *piece] if carried else piece
             current = joined if len(joined) <= self.max_tokens else piece
             fresh = True

@@ -20,7 +20,7 @@ _BOILERPLATE = re.compile(
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANKS = re.compile(r"\n{3,}")
 _WORD = re.compile(r"\w+")
-NEAR_DUPLICATE_BITS = 3  # SimHash Hamming distance at or under which two texts are near-dupes
+NEAR_DUPLICATE_BITS = 10  # Hamming distance counted as near-duplicate; unrelated texts sit near 32
 
 
 def clean_text(text: str) -> str:

@@ -110,19 +110,28 @@ class Ingestor:
     async def ingest_path(
         self,
         collection: str,
-        path: Path,
+        path: Path | Sequence[Path],
         groups: Sequence[str] = (),
         progress: Progress | None = None,
     ) -> IngestReport:
-        root, docs, skipped = await asyncio.to_thread(read_sources, path, groups)
-        return await self.ingest(collection, docs, root=root, skipped=skipped, progress=progress)
+        """Ingest files and folders as one index version (documents gone from them leave)."""
+        paths = [path] if isinstance(path, Path) else list(path)
+        roots: list[Path] = []
+        docs: list[SourceDocument] = []
+        skipped: list[Skipped] = []
+        for one in paths:
+            root, found, failed = await asyncio.to_thread(read_sources, one, groups)
+            roots.append(root)
+            docs += found
+            skipped += failed
+        return await self.ingest(collection, docs, roots=roots, skipped=skipped, progress=progress)
 
     async def ingest(
         self,
         collection: str,
         docs: Sequence[SourceDocument],
         *,
-        root: Path,
+        roots: Sequence[Path],
         skipped: Sequence[Skipped] = (),
         progress: Progress | None = None,
     ) -> IngestReport:
@@ -133,7 +142,7 @@ class Ingestor:
         self._index.discard_future(found)
         found = self._index.collection(collection)
         report = IngestReport(collection, 0, self._embedder.id, skipped=list(skipped))
-        plan = self._plan(found, docs, root, report)
+        plan = self._plan(found, docs, roots, report)
         total = sum(len(d.chunks) for d in plan.added)
         await self._embed(plan.added, total, progress)
         stats = {
@@ -145,7 +154,7 @@ class Ingestor:
             "skipped": len(report.skipped),
             "duplicates": len(report.duplicates),
         }
-        change = Change(plan.added, plan.removed, stats, str(root))
+        change = Change(plan.added, plan.removed, stats, " ".join(map(str, roots)))
         report.version = self._index.commit(found, change, self._embedder.id)
         report.documents_added = stats["added"]
         report.documents_changed = plan.changed
@@ -159,7 +168,7 @@ class Ingestor:
         self,
         found: Collection,
         docs: Sequence[SourceDocument],
-        root: Path,
+        roots: Sequence[Path],
         report: IngestReport,
     ) -> _Plan:
         live = {row.source: row for row in self._index.live_documents(found)}
@@ -183,7 +192,8 @@ class Ingestor:
             pending.append((doc, text, digest))
         failed = {s.source.split(":", 1)[0] for s in report.skipped}
         for source, row in live.items():
-            if _in_scope(source, root) and source not in seen and source not in failed:
+            in_scope = any(_in_scope(source, root) for root in roots)
+            if in_scope and source not in seen and source not in failed:
                 plan.removed[row.id] = (source, row.content_hash)
                 plan.deleted += 1
         deduper = Deduper()

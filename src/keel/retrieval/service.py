@@ -69,7 +69,11 @@ class RetrievalService:
         )
 
     async def ingest(
-        self, collection: str, path: Path, groups: tuple[str, ...] = (), **kwargs: Any
+        self,
+        collection: str,
+        path: Path | list[Path],
+        groups: tuple[str, ...] = (),
+        **kwargs: Any,
     ) -> Any:
         embedder = kwargs.pop("embedder", None)
         sanitizer = kwargs.pop("sanitizer", None)
