@@ -27,6 +27,8 @@ install: $(STAMP) ## Create the venv and install Keel with its dev tools and bun
 serve: install ## Initialise the store, push the examples and serve on 127.0.0.1:8000
 	$(BIN)/keel db upgrade
 	$(BIN)/keel pipelines push src/keel/examples/support-triage src/keel/examples/summarize
+	$(BIN)/keel ingest keel-docs README.md docs
+	$(BIN)/keel pipelines push src/keel/examples/docs-qa
 	$(BIN)/keel serve --host 127.0.0.1 --port 8000 --show-usage
 
 lint: install ## ruff, mypy (strict on core) and the size budget

@@ -14,6 +14,7 @@ from keel.guardrails.plugin import GuardrailPlugin
 from keel.pipeline.runner import Runner
 from keel.pipeline.steps import StagePlugin
 from keel.providers.registry import ProviderRegistry
+from keel.retrieval.service import RetrievalConfig, RetrievalPlugin, RetrievalService
 from keel.review_queue import ReviewQueue
 from keel.settings import KeelSettings
 from keel.store import Store
@@ -50,6 +51,14 @@ def build_registry(settings: KeelSettings) -> ProviderRegistry:
     return registry
 
 
+def build_retrieval(settings: KeelSettings, registry: ProviderRegistry) -> RetrievalService:
+    r = settings.retrieval
+    config = RetrievalConfig(
+        settings.resolved_retrieval_url, r.embedder, r.chunk_tokens, r.chunk_overlap, r.sanitize_pii
+    )
+    return RetrievalService(config, registry)
+
+
 class Runtime:
     """Everything a Keel process needs, built once and closed once."""
 
@@ -79,6 +88,8 @@ class Runtime:
         # Features that add stages per pipeline version (guardrails, retrieval, review)
         # append their StagePlugin here.
         plugins: list[StagePlugin] = [self.guardrails]
+        self.retrieval = build_retrieval(settings, self.registry)
+        plugins.append(RetrievalPlugin(self.retrieval))
         self.runner = Runner(
             self.registry,
             self.tracer_provider.get_tracer("keel"),
@@ -97,3 +108,4 @@ class Runtime:
     def close(self) -> None:
         self.tracer_provider.shutdown()
         self.store.close()
+        self.retrieval.close()

@@ -158,6 +158,24 @@ class GuardrailSettings(_Section):
     )
 
 
+class RetrievalSettings(_Section):
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the retrieval index (sqlite:/// with sqlite-vec, or "
+        "postgresql+psycopg:// with pgvector); empty means SQLite at `<home>/retrieval.db`.",
+    )
+    embedder: str = Field(
+        "wordllama",
+        description="Embedder for new collections: `wordllama` (bundled), "
+        "`sentence-transformers:MODEL` (optional extra) or an embedding `provider:model`.",
+    )
+    chunk_tokens: int = Field(256, ge=16, le=8192, description="Largest chunk, in tokens.")
+    chunk_overlap: int = Field(32, ge=0, description="Tokens a chunk repeats from the previous.")
+    sanitize_pii: bool = Field(
+        False, description="Mask emails, phone, card, IBAN, SSN and IP patterns before indexing."
+    )
+
+
 class KeelSettings(BaseSettings):
     """The whole configuration of a Keel process."""
 
@@ -189,10 +207,17 @@ class KeelSettings(BaseSettings):
     guardrails: GuardrailSettings = Field(
         default_factory=GuardrailSettings, description="Guardrails and the human review queue."
     )
+    retrieval: RetrievalSettings = Field(
+        default_factory=RetrievalSettings, description="Retrieval index and ingestion."
+    )
 
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'keel.db'}"
+
+    @property
+    def resolved_retrieval_url(self) -> str:
+        return self.retrieval.database_url or f"sqlite:///{self.home / 'retrieval.db'}"
 
     @classmethod
     def settings_customise_sources(

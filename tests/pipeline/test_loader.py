@@ -30,7 +30,7 @@ def write(tmp_path: Path, spec: str, **files: str) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("name", ["support-triage", "summarize"])
+@pytest.mark.parametrize("name", ["support-triage", "summarize", "docs-qa"])
 def test_shipped_examples_load_and_compile(name: str) -> None:
     compiled = CompiledPipeline.build(load_spec_dir(EXAMPLES / name))
     assert compiled.name == name

@@ -11,7 +11,7 @@ from typer.exceptions import TyperException
 
 from keel.cli import datasets as datasets_cli
 from keel.cli import evals as evals_cli
-from keel.cli import pipelines, project, retention, review, run, serve, traces
+from keel.cli import pipelines, project, retention, retrieval, review, run, serve, traces
 from keel.cli.output import stderr
 from keel.core.errors import KeelError
 
@@ -38,6 +38,8 @@ def build() -> typer.Typer:
     app.add_typer(evals_cli.app, name="eval")
     app.add_typer(review.app, name="review")
     app.add_typer(retention.app, name="retention")
+    app.command()(retrieval.ingest)
+    app.add_typer(retrieval.app, name="collections")
     return app
 
 

@@ -37,14 +37,18 @@ def parse_input(text: str) -> Any:
         ) from exc
 
 
-async def _run(ref: PipelineRef, data: Any, request_id: str | None) -> RunResult:
+async def _run(
+    ref: PipelineRef, data: Any, request_id: str | None, groups: tuple[str, ...] = ()
+) -> RunResult:
     from keel.pipeline.steps import RunContext  # deferred: loads tracing and providers
     from keel.runtime import Runtime
 
     runtime = Runtime(load_settings())
     try:
         compiled = runtime.catalog.resolve_ref(ref)
-        context = RunContext(correlation_id=request_id, label=ref.label, caller="cli")
+        context = RunContext(
+            correlation_id=request_id, label=ref.label, caller="cli", groups=groups
+        )
         return await runtime.runner.run(compiled, data, context)
     finally:
         await runtime.aclose()
@@ -55,10 +59,15 @@ def run(
     input_: str = typer.Option(..., "--input", "-i", help="Input JSON, or @file, or @- (stdin)."),
     request_id: str | None = typer.Option(None, help="Correlation id to record."),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+    groups: list[str] | None = typer.Option(
+        None, "--groups", "-g", help="Access groups to retrieve as (repeat or comma-separate)."
+    ),
 ) -> None:
     """Run a pipeline on one input and print the output (or decision) and the trace id."""
     data = parse_input(input_)
-    result = asyncio.run(_run(PipelineRef.parse(pipeline), data, request_id))
+    from keel.cli.retrieval import _groups
+
+    result = asyncio.run(_run(PipelineRef.parse(pipeline), data, request_id, _groups(groups)))
     if result.review_id:  # held: the answer is released only by a reviewer
         held = {"status": "pending", "review_id": result.review_id, "trace_id": result.trace_id}
         if as_json:

@@ -126,6 +126,32 @@ class LabelOutput(_Strict):
 OutputSpec = Annotated[TextOutput | JsonOutput | LabelOutput, Field(discriminator="type")]
 
 
+class RetrievalSpec(_Strict):
+    """Retrieve passages from a collection before the prompt is rendered."""
+
+    collection: str = Field(pattern=NAME_PATTERN, description="Collection to search.")
+    query: str = Field("question", description="Template variable holding the search query.")
+    top_k: int = Field(5, ge=1, le=100, description="Passages put into the prompt.")
+    candidates: int = Field(50, ge=1, le=1000, description="Candidates per ranking before fusion.")
+    mode: Literal["hybrid", "vector", "keyword"] = "hybrid"
+    filters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Equality filters on document metadata; a list means any of its values.",
+    )
+    mmr_lambda: float | None = Field(
+        None, ge=0, le=1, description="MMR diversity trade-off; empty turns MMR off."
+    )
+    reranker: str = Field("none", description="none, llm:provider:model or cross-encoder:MODEL.")
+    variable: str = Field("passages", description="Template variable the passages go into.")
+
+    @field_validator("query", "variable")
+    @classmethod
+    def _is_identifier(cls, value: str) -> str:
+        if not _VARIABLE.match(value):
+            raise ValueError(f"{value!r} is not a valid template variable name")
+        return value
+
+
 class PipelineSpec(_Strict):
     """A complete, self-contained pipeline definition (templates inlined)."""
 
@@ -145,6 +171,7 @@ class PipelineSpec(_Strict):
     logging: LoggingPolicy = Field(
         default_factory=LoggingPolicy, description="Per-layer span storage modes and retention."
     )
+    retrieval: RetrievalSpec | None = Field(None, description="Retrieve passages before render.")
 
     @model_validator(mode="after")
     def _examples_name_labels(self) -> PipelineSpec:

@@ -87,6 +87,8 @@ class CompiledPipeline:
             self.mapper.validate(example.input, what="few-shot example input")
         if self.spec.prompt.examples:
             first = self.mapper.variables(self.spec.prompt.examples[0].input)
+            if self.spec.retrieval is not None:  # filled at run time by the retrieve stage
+                first = {**first, self.spec.retrieval.variable: []}
             self.render(first)
 
     def render(self, variables: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -59,8 +59,16 @@ class RunResult:
     model_version: str | None
     latency_ms: float
     review_id: str | None = None  # set when the answer is held for human review
+    citations: tuple[dict[str, Any], ...] = ()  # passages retrieval put into the prompt
+    retrieval: dict[str, Any] | None = None  # collection and index version searched
 
     def to_dict(self) -> dict[str, Any]:
+        body = self._body()
+        if self.retrieval is not None:
+            body |= {"citations": list(self.citations), "retrieval": self.retrieval}
+        return body
+
+    def _body(self) -> dict[str, Any]:
         return {
             "trace_id": self.trace_id,
             "request_id": self.correlation_id,
@@ -158,6 +166,8 @@ class Runner:
             model_version=response.model,
             latency_ms=(time.perf_counter() - started) * 1000,
             review_id=state.attributes.get(HELD_FOR_REVIEW),
+            citations=tuple(state.attributes.get("citations", ())),
+            retrieval=state.attributes.get("retrieval"),
         )
 
     @staticmethod

@@ -28,6 +28,7 @@ class RunContext:
     parent: Context | None = None
     caller: str | None = None
     label: str | None = None
+    groups: tuple[str, ...] = ()  # the caller's access groups: what retrieval may show it
 
 
 # A stage that holds the answer for human review puts the review id here (RunState.attributes).

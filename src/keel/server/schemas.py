@@ -39,6 +39,12 @@ class InvokeResponse(BaseModel):
     model: str = Field(description="provider:model that answered (after fallbacks).")
     model_version: str | None = Field(description="Model version reported by the provider.")
     latency_ms: float
+    citations: list[dict[str, Any]] | None = Field(
+        None, description="Passages retrieval put into the prompt (pipelines with retrieval)."
+    )
+    retrieval: dict[str, Any] | None = Field(
+        None, description="Collection and index version the passages came from."
+    )
 
 
 class ErrorDetail(BaseModel):

@@ -1,0 +1,210 @@
+"""Vector and keyword index tables per collection, for SQLite and for Postgres.
+
+* SQLite: a ``vec0`` virtual table (sqlite-vec; cosine distance, exact search) and an FTS5
+  table (BM25, Porter stemming). sqlite-vec needs a SQLite that can load extensions, so the
+  DBAPI module is ``pysqlite3`` (pysqlite3-binary), not the standard library's ``sqlite3``.
+* Postgres: a pgvector table with an HNSW index (cosine) and a ``tsvector`` table with a GIN
+  index (``ts_rank_cd``).
+
+Both carry ``acl_id``, ``added`` and ``removed`` on every row, and every query filters on them
+in its ``WHERE`` clause: a chunk outside the caller's groups or the current version is never
+a candidate, not merely dropped afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+from sqlalchemy.engine import Connection
+
+from keel.retrieval.tables import LIVE
+
+Row = tuple[int, int, int, str]  # chunk id, acl id, added version, text for the keyword index
+
+
+class Backend(Protocol):
+    def create_tables(self, conn: Connection, cid: int, dim: int) -> None: ...
+
+    def add(self, conn: Connection, cid: int, rows: Sequence[Row], vectors: np.ndarray) -> None: ...
+
+    def remove(self, conn: Connection, cid: int, ids: Sequence[int], version: int) -> None: ...
+
+    def purge_after(self, conn: Connection, cid: int, version: int) -> None: ...
+
+    def knn(
+        self, conn: Connection, cid: int, vector: np.ndarray, k: int, acl: Sequence[int], v: int
+    ) -> list[tuple[int, float]]: ...
+
+    def keyword(
+        self, conn: Connection, cid: int, terms: Sequence[str], k: int, acl: Sequence[int], v: int
+    ) -> list[tuple[int, float]]: ...
+
+    def vectors(self, conn: Connection, cid: int, ids: Sequence[int]) -> dict[int, np.ndarray]: ...
+
+
+def _marks(values: Sequence[Any], mark: str) -> str:
+    return ",".join([mark] * len(values))
+
+
+class SQLiteBackend:
+    def create_tables(self, conn: Connection, cid: int, dim: int) -> None:
+        conn.exec_driver_sql(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS retrieval_vec_{cid} USING vec0("
+            f"acl_id integer, added integer, removed integer, "
+            f"embedding float[{dim}] distance_metric=cosine)"
+        )
+        conn.exec_driver_sql(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS retrieval_fts_{cid} USING fts5("
+            "text, acl_id UNINDEXED, added UNINDEXED, removed UNINDEXED, "
+            "tokenize='porter unicode61')"
+        )
+
+    def add(self, conn: Connection, cid: int, rows: Sequence[Row], vectors: np.ndarray) -> None:
+        vec = np.ascontiguousarray(vectors, dtype=np.float32)
+        conn.exec_driver_sql(
+            f"INSERT INTO retrieval_vec_{cid}(rowid, acl_id, added, removed, embedding) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(r[0], r[1], r[2], LIVE, vec[i].tobytes()) for i, r in enumerate(rows)],
+        )
+        conn.exec_driver_sql(
+            f"INSERT INTO retrieval_fts_{cid}(rowid, text, acl_id, added, removed) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(r[0], r[3], r[1], r[2], LIVE) for r in rows],
+        )
+
+    def remove(self, conn: Connection, cid: int, ids: Sequence[int], version: int) -> None:
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            for table in (f"retrieval_vec_{cid}", f"retrieval_fts_{cid}"):
+                conn.exec_driver_sql(
+                    f"UPDATE {table} SET removed = ? WHERE rowid IN ({_marks(part, '?')})",
+                    (version, *part),
+                )
+
+    def purge_after(self, conn: Connection, cid: int, version: int) -> None:
+        for table in (f"retrieval_vec_{cid}", f"retrieval_fts_{cid}"):
+            conn.exec_driver_sql(f"DELETE FROM {table} WHERE added > ?", (version,))
+            conn.exec_driver_sql(
+                f"UPDATE {table} SET removed = ? WHERE removed > ? AND removed < ?",
+                (LIVE, version, LIVE),
+            )
+
+    def knn(
+        self, conn: Connection, cid: int, vector: np.ndarray, k: int, acl: Sequence[int], v: int
+    ) -> list[tuple[int, float]]:
+        sql = (
+            f"SELECT rowid, distance FROM retrieval_vec_{cid} WHERE embedding MATCH ? AND k = ? "
+            f"AND acl_id IN ({_marks(acl, '?')}) AND added <= ? AND removed > ? "
+            "ORDER BY distance"
+        )
+        blob = np.asarray(vector, dtype=np.float32).tobytes()
+        rows = conn.exec_driver_sql(sql, (blob, k, *acl, v, v)).all()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def keyword(
+        self, conn: Connection, cid: int, terms: Sequence[str], k: int, acl: Sequence[int], v: int
+    ) -> list[tuple[int, float]]:
+        query = " OR ".join(f'"{term}"' for term in terms)
+        sql = (
+            f"SELECT rowid, bm25(retrieval_fts_{cid}) AS score FROM retrieval_fts_{cid} "
+            f"WHERE retrieval_fts_{cid} MATCH ? AND acl_id IN ({_marks(acl, '?')}) "
+            "AND added <= ? AND removed > ? ORDER BY score LIMIT ?"
+        )
+        rows = conn.exec_driver_sql(sql, (query, *acl, v, v, k)).all()
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def vectors(self, conn: Connection, cid: int, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        if not ids:
+            return {}
+        sql = (
+            f"SELECT rowid, embedding FROM retrieval_vec_{cid} WHERE rowid IN ({_marks(ids, '?')})"
+        )
+        return {
+            int(r[0]): np.frombuffer(r[1], dtype=np.float32)
+            for r in conn.exec_driver_sql(sql, tuple(ids)).all()
+        }
+
+
+class PostgresBackend:
+    def create_tables(self, conn: Connection, cid: int, dim: int) -> None:
+        conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.exec_driver_sql(
+            f"CREATE TABLE IF NOT EXISTS retrieval_vec_{cid} (chunk_id bigint PRIMARY KEY, "
+            f"acl_id integer NOT NULL, added integer NOT NULL, removed integer NOT NULL, "
+            f"embedding vector({dim}) NOT NULL)"
+        )
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS retrieval_vec_{cid}_hnsw ON retrieval_vec_{cid} "
+            "USING hnsw (embedding vector_cosine_ops)"
+        )
+        conn.exec_driver_sql(
+            f"CREATE TABLE IF NOT EXISTS retrieval_fts_{cid} (chunk_id bigint PRIMARY KEY, "
+            f"acl_id integer NOT NULL, added integer NOT NULL, removed integer NOT NULL, "
+            f"tsv tsvector NOT NULL)"
+        )
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS retrieval_fts_{cid}_gin ON retrieval_fts_{cid} "
+            "USING gin (tsv)"
+        )
+
+    def add(self, conn: Connection, cid: int, rows: Sequence[Row], vectors: np.ndarray) -> None:
+        conn.exec_driver_sql(
+            f"INSERT INTO retrieval_vec_{cid} (chunk_id, acl_id, added, removed, embedding) "
+            "VALUES (%s, %s, %s, %s, %s::vector)",
+            [(r[0], r[1], r[2], LIVE, _pgvector(vectors[i])) for i, r in enumerate(rows)],
+        )
+        conn.exec_driver_sql(
+            f"INSERT INTO retrieval_fts_{cid} (chunk_id, acl_id, added, removed, tsv) "
+            "VALUES (%s, %s, %s, %s, to_tsvector('english', %s))",
+            [(r[0], r[1], r[2], LIVE, r[3]) for r in rows],
+        )
+
+    def remove(self, conn: Connection, cid: int, ids: Sequence[int], version: int) -> None:
+        for table in (f"retrieval_vec_{cid}", f"retrieval_fts_{cid}"):
+            conn.exec_driver_sql(
+                f"UPDATE {table} SET removed = %s WHERE chunk_id = ANY(%s)", (version, list(ids))
+            )
+
+    def purge_after(self, conn: Connection, cid: int, version: int) -> None:
+        for table in (f"retrieval_vec_{cid}", f"retrieval_fts_{cid}"):
+            conn.exec_driver_sql(f"DELETE FROM {table} WHERE added > %s", (version,))
+            conn.exec_driver_sql(
+                f"UPDATE {table} SET removed = %s WHERE removed > %s AND removed < %s",
+                (LIVE, version, LIVE),
+            )
+
+    def knn(
+        self, conn: Connection, cid: int, vector: np.ndarray, k: int, acl: Sequence[int], v: int
+    ) -> list[tuple[int, float]]:
+        conn.exec_driver_sql("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        sql = (
+            f"SELECT chunk_id, embedding <=> %s::vector AS distance FROM retrieval_vec_{cid} "
+            "WHERE acl_id = ANY(%s) AND added <= %s AND removed > %s ORDER BY distance LIMIT %s"
+        )
+        rows = conn.exec_driver_sql(sql, (_pgvector(vector), list(acl), v, v, k)).all()
+        return sorted(((int(r[0]), float(r[1])) for r in rows), key=lambda item: item[1])
+
+    def keyword(
+        self, conn: Connection, cid: int, terms: Sequence[str], k: int, acl: Sequence[int], v: int
+    ) -> list[tuple[int, float]]:
+        sql = (
+            "SELECT chunk_id, ts_rank_cd(tsv, q) AS score "
+            f"FROM retrieval_fts_{cid}, to_tsquery('english', %s) AS q "
+            "WHERE tsv @@ q AND acl_id = ANY(%s) AND added <= %s AND removed > %s "
+            "ORDER BY score DESC LIMIT %s"
+        )
+        rows = conn.exec_driver_sql(sql, (" | ".join(terms), list(acl), v, v, k)).all()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def vectors(self, conn: Connection, cid: int, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        sql = f"SELECT chunk_id, embedding::text FROM retrieval_vec_{cid} WHERE chunk_id = ANY(%s)"
+        return {
+            int(r[0]): np.array(r[1].strip("[]").split(","), dtype=np.float32)
+            for r in conn.exec_driver_sql(sql, (list(ids),)).all()
+        }
+
+
+def _pgvector(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32)) + "]"
