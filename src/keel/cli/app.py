@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 from typer.exceptions import TyperException
 
-from keel.cli import pipelines, project, run, serve, traces
+from keel.cli import keys, pipelines, project, run, serve, traces
 from keel.cli.output import stderr
 from keel.core.errors import KeelError
 
@@ -32,6 +32,7 @@ def build() -> typer.Typer:
     app.add_typer(pipelines.app, name="pipelines")
     app.add_typer(traces.app, name="traces")
     app.add_typer(project.db_app, name="db")
+    app.add_typer(keys.app, name="keys")
     return app
 
 

@@ -10,6 +10,7 @@ from keel.core.errors import ConfigError
 from keel.store import migrate
 from keel.store.audit import AuditRepository
 from keel.store.engine import create_engine, describe, parse_url
+from keel.store.keys import KeyRepository
 from keel.store.pipelines import PipelineRepository
 from keel.store.traces import TraceRepository
 
@@ -26,6 +27,7 @@ class Store:
         self.pipelines = PipelineRepository(engine)
         self.traces = TraceRepository(engine)
         self.audit = AuditRepository(engine)
+        self.keys = KeyRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

@@ -26,10 +26,16 @@ async def invoke(
     label: str | None = Query(None, description="A label such as production or staging."),
 ) -> Response:
     runtime: Runtime = request.app.state.runtime
+    principal = request.state.principal
+    principal.require_pipeline(name)
     compiled = runtime.catalog.resolve(name, version=version, label=label)
     correlation = request.state.correlation
     context = RunContext(
-        correlation_id=correlation.request_id, parent=correlation.parent, label=label
+        correlation_id=correlation.request_id,
+        parent=correlation.parent,
+        caller=principal.caller,
+        label=label,
     )
     result = await runtime.runner.run(compiled, body.input, context)
+    await request.app.state.auth.limiter.settle(principal, result.usage, result.cost_usd)
     return JSONBytes(result.to_dict())
