@@ -10,6 +10,7 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 
 from keel.catalog import PipelineCatalog
+from keel.gateway.resilience import ModelCaller, ResilientModels
 from keel.pipeline.runner import Runner
 from keel.pipeline.steps import StagePlugin
 from keel.providers.registry import ProviderRegistry
@@ -69,8 +70,10 @@ class Runtime:
         # Features that add stages per pipeline version (guardrails, retrieval, review)
         # append their StagePlugin here.
         plugins: list[StagePlugin] = []
+        # Pipeline model calls share the gateway's retries, breakers and concurrency bounds.
+        self.model_caller = ModelCaller(settings.gateway)
         self.runner = Runner(
-            self.registry,
+            ResilientModels(self.registry, self.model_caller),
             self.tracer_provider.get_tracer("keel"),
             default_model=settings.providers.default_model,
             capture_content=settings.telemetry.capture_content,

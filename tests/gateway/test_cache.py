@@ -62,3 +62,14 @@ async def test_redis_backend_shares_entries() -> None:
     finally:
         await client.delete(prefix + "k")
         await client.aclose()
+
+
+def test_pipeline_answers_are_cached_per_version(live: LiveServer) -> None:
+    body = {
+        "model": "pipeline/summarize",
+        "messages": [{"role": "user", "content": '{"text": "Keel wraps models."}'}],
+    }
+    first = post(live, body)
+    again = post(live, body)
+    assert first.status_code == 200 and again.headers["x-keel-cache"] == "hit"
+    assert again.json()["keel"]["version"] == first.json()["keel"]["version"]

@@ -28,6 +28,7 @@ from keel.pipeline.steps import RunContext
 if TYPE_CHECKING:
     from keel.gateway.service import Answer, CallContext
     from keel.gateway.targets import Target
+    from keel.pipeline.compiled import CompiledPipeline
     from keel.runtime import Runtime
 
 
@@ -54,13 +55,16 @@ def output_text(output: Any) -> str:
 
 
 async def pipeline_chat(
-    runtime: Runtime, target: Target, call: wire.ChatCall, ctx: CallContext
+    runtime: Runtime,
+    target: Target,
+    compiled: CompiledPipeline,
+    call: wire.ChatCall,
+    ctx: CallContext,
 ) -> Answer:
     from keel.gateway.service import Answer
 
     ref = target.pipeline
     assert ref is not None
-    compiled = runtime.catalog.resolve_ref(ref)
     context = RunContext(
         correlation_id=ctx.request_id, parent=ctx.parent, caller=ctx.caller, label=ref.label
     )

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
 from keel.core.errors import KeelError, ProviderError, ProviderTimeout
-from keel.core.messages import ChatChunk, ChatRequest, ChatResponse
+from keel.core.messages import ChatChunk, ChatRequest, ChatResponse, ModelRef
 from keel.gateway.breaker import CircuitBreaker
-from keel.providers.base import ChatModel
+from keel.pipeline.generate import ModelSource
+from keel.providers.base import ChatModel, ModelProfile
 from keel.settings import GatewaySettings, ModelPolicySettings
 
 RetryHook = Callable[[str, BaseException, float], None]
@@ -212,3 +213,56 @@ def _timeout(model_id: str, kind: str, seconds: float) -> ProviderTimeout:
         timeout=kind,
         timeout_seconds=seconds,
     )
+
+
+class ResilientModel:
+    """A ``ChatModel`` whose calls go through a ``ModelCaller`` (retries, breaker, limits),
+    so pipeline runs get the same protection as gateway calls."""
+
+    __slots__ = ("_caller", "_id", "_model")
+
+    def __init__(self, model: ChatModel, model_id: str, caller: ModelCaller) -> None:
+        self._model = model
+        self._id = model_id
+        self._caller = caller
+
+    @property
+    def ref(self) -> ModelRef:
+        return self._model.ref
+
+    @property
+    def profile(self) -> ModelProfile:
+        return self._model.profile
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        return await self._caller.complete(self._model, request, self._id, _ignore)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        first, rest = await self._caller.open_stream(self._model, request, self._id, _ignore)
+        if first is not None:
+            yield first
+        async for chunk in rest:
+            yield chunk
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return await self._model.embed(texts)
+
+
+class ResilientModels:
+    """A model source (for the pipeline runner) handing out ``ResilientModel`` wrappers."""
+
+    def __init__(self, source: ModelSource, caller: ModelCaller) -> None:
+        self._source = source
+        self._caller = caller
+        self._models: dict[str, ResilientModel] = {}
+
+    def model(self, model_id: str) -> ChatModel:
+        found = self._models.get(model_id)
+        if found is None:
+            found = ResilientModel(self._source.model(model_id), model_id, self._caller)
+            self._models[model_id] = found
+        return found
+
+
+def _ignore(model_id: str, exc: BaseException, delay: float) -> None:
+    return None

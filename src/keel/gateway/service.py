@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -95,9 +95,7 @@ class Gateway:
     async def chat(self, call: wire.ChatCall, body: dict[str, Any], ctx: CallContext) -> Answer:
         target = self.targets.resolve(call.model)
         if target.pipeline is not None:
-            answer = await pipeline_chat(self.runtime, target, call, ctx)
-            await _settle(ctx, answer.usage, answer.cost_usd)
-            return answer
+            return await self._pipeline(target, call, body, ctx)
         key = None
         if self.cache is not None and not ctx.bypass_cache:
             key = cache_key(body)
@@ -121,6 +119,24 @@ class Gateway:
         await _settle(ctx, response.usage, cost)
         return Answer(out, model_id, response.usage, cost, trace_id)
 
+    async def _pipeline(
+        self, target: Target, call: wire.ChatCall, body: dict[str, Any], ctx: CallContext
+    ) -> Answer:
+        """Run a pipeline version; its answers are cached per version like model answers."""
+        assert target.pipeline is not None
+        compiled = self.runtime.catalog.resolve_ref(target.pipeline)
+        key = None
+        if self.cache is not None and not ctx.bypass_cache:
+            key = cache_key(body, compiled.version)
+            hit = await self.cache.get(key)
+            if hit is not None:
+                return self._cached(hit, target, ctx)
+        answer = await pipeline_chat(self.runtime, target, compiled, call, ctx)
+        if key is not None and self.cache is not None:
+            await self.cache.set(key, orjson.dumps(answer.body))
+        await _settle(ctx, answer.usage, answer.cost_usd)
+        return answer
+
     def _cached(self, hit: bytes, target: Target, ctx: CallContext) -> Answer:
         out = orjson.loads(hit)
         out["id"], out["created"] = _completion_id(), int(time.time())
@@ -130,7 +146,7 @@ class Gateway:
         usage = out.get("usage") or {}
         return Answer(
             out,
-            target.chain[0],
+            target.chain[0] if target.chain else target.name,
             Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
             Decimal(0),
             trace_id,
@@ -165,8 +181,7 @@ class Gateway:
         return the served model id and the SSE bytes of the answer."""
         target = self.targets.resolve(call.model)
         if target.pipeline is not None:
-            answer = await pipeline_chat(self.runtime, target, call, ctx)
-            await _settle(ctx, answer.usage, answer.cost_usd)
+            answer = await self._pipeline(target, call, {}, replace(ctx, bypass_cache=True))
             return answer.model_id, _replay(answer, call)
         span, trace_id = self._start(target, call, ctx)
         try:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from keel.gateway.cache import MemoryCache, RedisCache, ResponseCache
 from keel.gateway.keys import KeyService
 from keel.gateway.limits import Counters, Limiter, MemoryCounters, RedisCounters
-from keel.gateway.resilience import ModelCaller
 from keel.gateway.service import Gateway
 
 if TYPE_CHECKING:
@@ -45,4 +44,4 @@ def build_gateway(runtime: Runtime, redis: Any = None) -> Gateway:
             cache = RedisCache(redis, settings.cache.ttl_seconds)
         else:
             cache = MemoryCache(settings.cache.ttl_seconds, settings.cache.max_entries)
-    return Gateway(runtime, ModelCaller(settings), cache)
+    return Gateway(runtime, runtime.model_caller, cache)
