@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -37,6 +37,16 @@ class ServerSettings(_Section):
         "label moves reach every replica within this delay.",
     )
     access_log: bool = Field(False, description="Write uvicorn's per-request access log.")
+    tls_certfile: Path | None = Field(
+        None, description="PEM certificate (chain); with `tls_keyfile` the server speaks HTTPS."
+    )
+    tls_keyfile: Path | None = Field(None, description="PEM private key of `tls_certfile`.")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerSettings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("set both tls_certfile and tls_keyfile, or neither")
+        return self
 
 
 class HTTPProviderSettings(_Section):

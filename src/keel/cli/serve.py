@@ -64,12 +64,16 @@ def serve(
     settings = load_settings()
     host = host or settings.server.host
     port = settings.server.port if port is None else port
+    tls = settings.server.tls_certfile is not None
     if show_usage:
-        stdout().print(_USAGE.format(host=host, port=port, **_key_hints(settings)))
+        usage = _USAGE.format(host=host, port=port, **_key_hints(settings))
+        stdout().print(usage.replace("http://", "https://") if tls else usage)
     uvicorn.run(
         create_app(settings),
         host=host,
         port=port,
         log_level=settings.log_level,
         access_log=settings.server.access_log,
+        ssl_certfile=str(settings.server.tls_certfile) if tls else None,
+        ssl_keyfile=str(settings.server.tls_keyfile) if tls else None,
     )

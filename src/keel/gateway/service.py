@@ -28,6 +28,7 @@ from keel.core.usage import Usage
 from keel.gateway import wire
 from keel.gateway.cache import ResponseCache, cache_key
 from keel.gateway.errors import CircuitOpen
+from keel.gateway.metrics import GatewayMetrics
 from keel.gateway.pipelines import pipeline_chat
 from keel.gateway.resilience import ModelCaller
 from keel.gateway.targets import Target, Targets
@@ -73,9 +74,14 @@ def falls_back(exc: BaseException) -> bool:
 
 class Gateway:
     def __init__(
-        self, runtime: Runtime, caller: ModelCaller, cache: ResponseCache | None = None
+        self,
+        runtime: Runtime,
+        caller: ModelCaller,
+        cache: ResponseCache | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.runtime = runtime
+        self.metrics = metrics
         self.caller = caller
         self.cache = cache
         self.targets = Targets(runtime.settings.gateway, runtime.registry)
@@ -99,7 +105,7 @@ class Gateway:
         key = None
         if self.cache is not None and not ctx.bypass_cache:
             key = cache_key(body)
-            hit = await self.cache.get(key)
+            hit = self._lookup(await self.cache.get(key))
             if hit is not None:
                 return self._cached(hit, target, ctx)
         span, trace_id = self._start(target, call, ctx)
@@ -116,7 +122,7 @@ class Gateway:
         out = wire.completion_json(response, call.model, _completion_id(), created)
         if key is not None and self.cache is not None:
             await self.cache.set(key, orjson.dumps(out))
-        await _settle(ctx, response.usage, cost)
+        await self._account(ctx, response.usage, cost, model_id)
         return Answer(out, model_id, response.usage, cost, trace_id)
 
     async def _pipeline(
@@ -128,13 +134,13 @@ class Gateway:
         key = None
         if self.cache is not None and not ctx.bypass_cache:
             key = cache_key(body, compiled.version)
-            hit = await self.cache.get(key)
+            hit = self._lookup(await self.cache.get(key))
             if hit is not None:
                 return self._cached(hit, target, ctx)
         answer = await pipeline_chat(self.runtime, target, compiled, call, ctx)
         if key is not None and self.cache is not None:
             await self.cache.set(key, orjson.dumps(answer.body))
-        await _settle(ctx, answer.usage, answer.cost_usd)
+        await self._account(ctx, answer.usage, answer.cost_usd, answer.model_id, compiled.name)
         return answer
 
     def _cached(self, hit: bytes, target: Target, ctx: CallContext) -> Answer:
@@ -161,13 +167,15 @@ class Gateway:
             model = self.targets.model(model_id)
             request = ChatRequest(model.ref.name, call.messages, call.params, call.extra)
             try:
-                response = await self.caller.complete(model, request, model_id, _retry_hook(span))
+                response = await self.caller.complete(
+                    model, request, model_id, self._retry_hook(span)
+                )
             except KeelError as exc:
                 if not falls_back(exc) or model_id == target.chain[-1]:
                     _attempts(exc, target.chain, failures)
                     raise
                 failures.append(exc)
-                span.add_event("fallback", {"model": model_id, "code": exc.code})
+                self._fell_back(span, model_id, exc)
                 continue
             return model_id, response, model
         raise AssertionError("a target always has at least one model")
@@ -184,8 +192,11 @@ class Gateway:
             answer = await self._pipeline(target, call, {}, replace(ctx, bypass_cache=True))
             return answer.model_id, _replay(answer, call)
         span, trace_id = self._start(target, call, ctx)
+        started = time.perf_counter()
         try:
             model_id, model, first, rest = await self._open(target, call, span)
+            if self.metrics is not None:
+                self.metrics.ttft.labels(model_id).observe(time.perf_counter() - started)
         except BaseException as exc:
             _failed(span, exc, trace_id, ctx)
             span.end()
@@ -201,14 +212,14 @@ class Gateway:
             request = ChatRequest(model.ref.name, call.messages, call.params, call.extra)
             try:
                 first, rest = await self.caller.open_stream(
-                    model, request, model_id, _retry_hook(span)
+                    model, request, model_id, self._retry_hook(span)
                 )
             except KeelError as exc:
                 if not falls_back(exc) or model_id == target.chain[-1]:
                     _attempts(exc, target.chain, failures)
                     raise
                 failures.append(exc)
-                span.add_event("fallback", {"model": model_id, "code": exc.code})
+                self._fell_back(span, model_id, exc)
                 continue
             return model_id, model, first, rest
         raise AssertionError("a target always has at least one model")
@@ -242,13 +253,45 @@ class Gateway:
             response = ChatResponse("".join(text), usage=usage)
             cost = model.profile.cost(usage)
             self._finish(span, model_id, response, cost)
-            await _settle(ctx, usage, cost)
+            await self._account(ctx, usage, cost, model_id)
         except KeelError as exc:
             mark_failed(span, exc)
             yield _event({"error": _stream_error(exc)})
         finally:
             await rest.aclose()  # type: ignore[attr-defined]
             span.end()
+
+    # --- accounting -----------------------------------------------------------------------
+
+    async def _account(
+        self, ctx: CallContext, usage: Usage, cost: Decimal, model_id: str, pipeline: str = ""
+    ) -> None:
+        if self.metrics is not None:
+            key = ctx.caller or ""
+            self.metrics.usage(usage, cost, key=key, model=model_id, pipeline=pipeline)
+        if ctx.on_usage is not None:
+            await ctx.on_usage(usage, cost)
+
+    def _lookup(self, hit: bytes | None) -> bytes | None:
+        if self.metrics is not None:
+            self.metrics.cache.labels("hit" if hit is not None else "miss").inc()
+        return hit
+
+    def _retry_hook(self, span: Span) -> Any:
+        metrics = self.metrics
+
+        def on_retry(model_id: str, exc: BaseException, delay: float) -> None:
+            code = exc.code if isinstance(exc, KeelError) else type(exc).__name__
+            span.add_event("retry", {"model": model_id, "code": code, "delay_s": delay})
+            if metrics is not None:
+                metrics.retries.labels(model_id, code).inc()
+
+        return on_retry
+
+    def _fell_back(self, span: Span, model_id: str, exc: KeelError) -> None:
+        span.add_event("fallback", {"model": model_id, "code": exc.code})
+        if self.metrics is not None:
+            self.metrics.fallbacks.labels(model_id, exc.code).inc()
 
     # --- spans ----------------------------------------------------------------------------
 
@@ -282,19 +325,6 @@ class Gateway:
             span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, response.model)
         if self._capture:
             span.set_attribute(attr.OUTPUT, to_json(response.text))
-
-
-async def _settle(ctx: CallContext, usage: Usage, cost: Decimal) -> None:
-    if ctx.on_usage is not None:
-        await ctx.on_usage(usage, cost)
-
-
-def _retry_hook(span: Span) -> Any:
-    def on_retry(model_id: str, exc: BaseException, delay: float) -> None:
-        code = exc.code if isinstance(exc, KeelError) else type(exc).__name__
-        span.add_event("retry", {"model": model_id, "code": code, "delay_s": delay})
-
-    return on_retry
 
 
 def _attempts(exc: KeelError, chain: tuple[str, ...], failures: list[BaseException]) -> None:

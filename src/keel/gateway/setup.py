@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from keel.gateway.cache import MemoryCache, RedisCache, ResponseCache
 from keel.gateway.keys import KeyService
 from keel.gateway.limits import Counters, Limiter, MemoryCounters, RedisCounters
+from keel.gateway.metrics import GatewayMetrics
 from keel.gateway.service import Gateway
 
 if TYPE_CHECKING:
@@ -36,7 +37,14 @@ def build_auth(runtime: Runtime, redis: Any = None) -> Auth:
     return Auth(KeyService(runtime.store, runtime.settings.auth), Limiter(counters))
 
 
-def build_gateway(runtime: Runtime, redis: Any = None) -> Gateway:
+def build_metrics(runtime: Runtime) -> GatewayMetrics:
+    caller = runtime.model_caller
+    return GatewayMetrics(lambda: caller.breakers, runtime.tracer_provider)
+
+
+def build_gateway(
+    runtime: Runtime, redis: Any = None, metrics: GatewayMetrics | None = None
+) -> Gateway:
     settings = runtime.settings.gateway
     cache: ResponseCache | None = None
     if settings.cache.enabled:
@@ -44,4 +52,4 @@ def build_gateway(runtime: Runtime, redis: Any = None) -> Gateway:
             cache = RedisCache(redis, settings.cache.ttl_seconds)
         else:
             cache = MemoryCache(settings.cache.ttl_seconds, settings.cache.max_entries)
-    return Gateway(runtime, runtime.model_caller, cache)
+    return Gateway(runtime, runtime.model_caller, cache, metrics)

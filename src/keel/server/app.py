@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from keel import __version__
-from keel.gateway.setup import build_auth, build_gateway, redis_client
+from keel.gateway.setup import build_auth, build_gateway, build_metrics, redis_client
 from keel.runtime import Runtime
+from keel.server import metrics
 from keel.server.auth import AuthMiddleware
 from keel.server.correlation import CorrelationMiddleware
 from keel.server.errors import install_error_handlers
+from keel.server.metrics import MetricsMiddleware
 from keel.server.routes import health, invoke, keys, openai_api, pipelines, traces
 from keel.settings import KeelSettings
 
@@ -26,7 +28,8 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
         if app.state.runtime is None:
             app.state.runtime = Runtime(settings or KeelSettings())
         app.state.redis = redis_client(app.state.runtime.settings.redis_url)
-        app.state.gateway = build_gateway(app.state.runtime, app.state.redis)
+        app.state.metrics = build_metrics(app.state.runtime)
+        app.state.gateway = build_gateway(app.state.runtime, app.state.redis, app.state.metrics)
         app.state.auth = build_auth(app.state.runtime, app.state.redis)
         try:
             yield
@@ -47,7 +50,8 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
     app.state.runtime = runtime
     app.add_middleware(AuthMiddleware)  # added first so it runs inside the correlation id
     app.add_middleware(CorrelationMiddleware)
+    app.add_middleware(MetricsMiddleware)
     install_error_handlers(app)
-    for module in (health, invoke, pipelines, traces, openai_api, keys):
+    for module in (health, invoke, pipelines, traces, openai_api, keys, metrics):
         app.include_router(module.router)
     return app

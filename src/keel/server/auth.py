@@ -63,6 +63,8 @@ class AuthMiddleware:
             if path.startswith("/v1/"):
                 await auth.limiter.admit(principal)
         except KeelError as exc:
+            if exc.status == 429:
+                scope["app"].state.metrics.rejections.labels(exc.code).inc()
             await _refuse(exc, scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal

@@ -38,4 +38,12 @@ async def invoke(
     )
     result = await runtime.runner.run(compiled, body.input, context)
     await request.app.state.auth.limiter.settle(principal, result.usage, result.cost_usd)
+    request.state.metric_labels = {
+        "model": result.model,
+        "pipeline": name,
+        "version": result.version,
+    }
+    request.app.state.metrics.usage(
+        result.usage, result.cost_usd, key=principal.caller, model=result.model, pipeline=name
+    )
     return JSONBytes(result.to_dict())

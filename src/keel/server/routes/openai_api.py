@@ -81,6 +81,7 @@ async def chat_completions(request: Request) -> Response:
     body = await read_json(request, gateway.max_body_bytes)
     call = wire.parse_chat(body)
     ctx = call_context(request, call.model)
+    request.state.metric_labels = {"model": call.model}
     if call.stream:
         model_id, events = await gateway.stream(call, ctx)
         return StreamingResponse(
@@ -89,6 +90,13 @@ async def chat_completions(request: Request) -> Response:
             headers={"x-keel-model": model_id, "cache-control": "no-cache"},
         )
     answer = await gateway.chat(call, body, ctx)
+    keel = answer.body.get("keel")
+    if keel is not None:
+        request.state.metric_labels = {
+            "model": keel["model"],
+            "pipeline": keel["pipeline"],
+            "version": keel["version"],
+        }
     headers = {"x-keel-model": answer.model_id, "x-keel-trace-id": answer.trace_id}
     if answer.cached:
         headers["x-keel-cache"] = "hit"
