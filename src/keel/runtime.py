@@ -10,6 +10,7 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 
 from keel.catalog import PipelineCatalog
+from keel.gateway.resilience import ModelCaller, ResilientModels
 from keel.guardrails.plugin import GuardrailPlugin
 from keel.pipeline.runner import Runner
 from keel.pipeline.steps import StagePlugin
@@ -90,8 +91,10 @@ class Runtime:
         plugins: list[StagePlugin] = [self.guardrails]
         self.retrieval = build_retrieval(settings, self.registry)
         plugins.append(RetrievalPlugin(self.retrieval))
+        # Pipeline model calls share the gateway's retries, breakers and concurrency bounds.
+        self.model_caller = ModelCaller(settings.gateway)
         self.runner = Runner(
-            self.registry,
+            ResilientModels(self.registry, self.model_caller),
             self.tracer_provider.get_tracer("keel"),
             default_model=settings.providers.default_model,
             capture_content=settings.telemetry.capture_content,

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -37,6 +37,16 @@ class ServerSettings(_Section):
         "label moves reach every replica within this delay.",
     )
     access_log: bool = Field(False, description="Write uvicorn's per-request access log.")
+    tls_certfile: Path | None = Field(
+        None, description="PEM certificate (chain); with `tls_keyfile` the server speaks HTTPS."
+    )
+    tls_keyfile: Path | None = Field(None, description="PEM private key of `tls_certfile`.")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerSettings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("set both tls_certfile and tls_keyfile, or neither")
+        return self
 
 
 class HTTPProviderSettings(_Section):
@@ -176,6 +186,95 @@ class RetrievalSettings(_Section):
     )
 
 
+class AliasSettings(_Section):
+    models: list[str] = Field(
+        min_length=1,
+        description="`provider:model` ids tried in order: the first serves, the rest are its "
+        "fallback chain.",
+    )
+    description: str = Field("", description="Shown by `GET /v1/models`.")
+
+
+class ModelPolicySettings(_Section):
+    total_timeout: float | None = Field(
+        None, gt=0, description="Seconds for one whole call to this model (all bytes)."
+    )
+    first_token_timeout: float | None = Field(
+        None, gt=0, description="Seconds a stream may take to send its first token."
+    )
+    max_attempts: int | None = Field(
+        None, ge=1, description="Attempts on this model before falling back (overrides retry)."
+    )
+
+
+class RetrySettings(_Section):
+    max_attempts: int = Field(
+        3, ge=1, description="Attempts per model for retryable failures (429, 5xx, timeouts)."
+    )
+    base_delay: float = Field(0.1, ge=0, description="First backoff in seconds; doubles per try.")
+    max_delay: float = Field(5.0, ge=0, description="Longest backoff between two attempts.")
+    max_retry_after: float = Field(
+        10.0,
+        ge=0,
+        description="A Retry-After longer than this is not waited for: the next model in the "
+        "fallback chain is tried instead.",
+    )
+
+
+class BreakerSettings(_Section):
+    failure_threshold: int = Field(
+        5, ge=1, description="Retryable failures within the window that open a provider's circuit."
+    )
+    window_seconds: float = Field(30.0, gt=0, description="Window failures are counted in.")
+    open_seconds: float = Field(
+        15.0, gt=0, description="How long an open circuit refuses calls before a half-open probe."
+    )
+
+
+class CacheSettings(_Section):
+    enabled: bool = Field(False, description="Serve identical non-streaming requests from cache.")
+    backend: Literal["memory", "redis"] = Field(
+        "memory", description="Where cached answers live; `redis` needs `redis_url`."
+    )
+    ttl_seconds: float = Field(300.0, gt=0, description="How long a cached answer is served.")
+    max_entries: int = Field(10_000, ge=1, description="Entries kept by the memory backend.")
+
+
+class GatewaySettings(_Section):
+    aliases: dict[str, AliasSettings] = Field(
+        default_factory=dict,
+        description="Model names clients may use in `/v1/chat/completions`, each a fallback chain.",
+    )
+    models: dict[str, ModelPolicySettings] = Field(
+        default_factory=dict, description="Per-model (`provider:model`) timeouts and attempts."
+    )
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest request body accepted, in bytes."
+    )
+    max_concurrency_per_provider: int = Field(
+        512, ge=1, description="Calls in flight to one provider endpoint; more wait their turn."
+    )
+    retry: RetrySettings = Field(default_factory=RetrySettings, description="Retries.")
+    breaker: BreakerSettings = Field(
+        default_factory=BreakerSettings, description="Circuit breaker per provider endpoint."
+    )
+    cache: CacheSettings = Field(default_factory=CacheSettings, description="Response cache.")
+
+
+class AuthSettings(_Section):
+    admin_key: SecretStr | None = Field(
+        None,
+        description="An admin API key accepted without being stored (bootstrap); `keel serve` "
+        "creates one in `<home>/admin.key` on first start when this is empty.",
+    )
+    key_cache_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="How long a verified key is remembered; a revocation reaches every "
+        "replica within this delay.",
+    )
+
+
 class KeelSettings(BaseSettings):
     """The whole configuration of a Keel process."""
 
@@ -209,6 +308,15 @@ class KeelSettings(BaseSettings):
     )
     retrieval: RetrievalSettings = Field(
         default_factory=RetrievalSettings, description="Retrieval index and ingestion."
+    )
+    gateway: GatewaySettings = Field(
+        default_factory=GatewaySettings, description="OpenAI-compatible gateway and resilience."
+    )
+    auth: AuthSettings = Field(default_factory=AuthSettings, description="API keys.")
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL (redis://host:6379/0) shared by replicas for rate limits, "
+        "budgets and the response cache; empty keeps them in-process.",
     )
 
     @property

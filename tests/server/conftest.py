@@ -20,6 +20,8 @@ from keel.settings import KeelSettings
 
 from ..conftest import EXAMPLES
 
+ADMIN_KEY = "keel-test-admin-key-0123456789abcdef"
+
 
 def fake_triage(messages: Sequence[Message], params: GenerationParams) -> str:
     """Scripted model behaviour: confident about billing words, unsure otherwise."""
@@ -65,6 +67,7 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
         providers={"default_model": "testing:echo", "allow_remote": False},
         server={"label_cache_seconds": 0},
         telemetry={"schedule_delay_ms": 10},
+        auth={"admin_key": ADMIN_KEY},
     )
     runtime = Runtime(settings)
     provider = runtime.registry.provider("testing")
@@ -93,5 +96,6 @@ def live(runtime: Runtime) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def client(live: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live.url, timeout=30) as http:
+    headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+    with httpx.Client(base_url=live.url, timeout=30, headers=headers) as http:
         yield http

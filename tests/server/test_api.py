@@ -125,8 +125,9 @@ def test_malformed_request_bodies_are_422(client: httpx.Client, content: bytes) 
 def test_provider_failure_is_a_clear_gateway_error(
     client: httpx.Client, runtime: Runtime, testing_provider: TestingProvider
 ) -> None:
+    attempts = runtime.settings.gateway.retry.max_attempts  # retryable: tried this often
     testing_provider.scripted(
-        "triage", [ProviderHTTPError("upstream exploded", upstream_status=500)]
+        "triage", [ProviderHTTPError("upstream exploded", upstream_status=500)] * attempts
     )
     response = invoke(client)
     error = assert_error(response, 502, "provider_server_error")

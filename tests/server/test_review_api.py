@@ -157,20 +157,25 @@ def test_the_server_sweeps_overdue_items_on_its_own(
 ) -> None:
     from keel.settings import KeelSettings
 
-    from .conftest import LiveServer
+    from .conftest import ADMIN_KEY, LiveServer
 
     url, received = webhook
     settings = KeelSettings(
         home=tmp_path / "sweep",
         providers={"default_model": "testing:echo", "allow_remote": False},
         guardrails={"review_sweep_seconds": 0.05},
+        auth={"admin_key": ADMIN_KEY},
     )
     runtime = Runtime(settings)
     provider = runtime.registry.provider("testing")
     assert isinstance(provider, TestingProvider)
     provider.function("classify", classify)
     try:
-        with LiveServer(runtime) as live, httpx.Client(base_url=live.url) as client:
+        headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+        with (
+            LiveServer(runtime) as live,
+            httpx.Client(base_url=live.url, headers=headers) as client,
+        ):
             review = {"below_confidence": 0.8, "timeout_s": 0.1, "webhook": url}
             assert client.post("/api/pipelines", json=spec(review)).status_code == 201
             review_id = ask(client, "odd").json()["review_id"]

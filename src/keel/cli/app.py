@@ -11,7 +11,7 @@ from typer.exceptions import TyperException
 
 from keel.cli import datasets as datasets_cli
 from keel.cli import evals as evals_cli
-from keel.cli import pipelines, project, retention, retrieval, review, run, serve, traces
+from keel.cli import keys, pipelines, project, retention, retrieval, review, run, serve, traces
 from keel.cli.output import stderr
 from keel.core.errors import KeelError
 
@@ -40,6 +40,7 @@ def build() -> typer.Typer:
     app.add_typer(retention.app, name="retention")
     app.command()(retrieval.ingest)
     app.add_typer(retrieval.app, name="collections")
+    app.add_typer(keys.app, name="keys")
     return app
 
 

@@ -12,6 +12,7 @@ into one JSON envelope and the CLI prints the message without a traceback.
     ├── InvalidInputError          a request or pipeline input is malformed
     ├── NotFoundError              a named thing does not exist
     ├── ConflictError              the request contradicts stored state
+    ├── HeldForReview              the answer waits for a reviewer (202, not an error)
     ├── OutputParseError           the model's output could not be parsed
     ├── GuardrailBlocked           a guardrail rule blocked the input or the answer
     └── ProviderError              the model (or its endpoint) failed
@@ -80,6 +81,13 @@ class NotFoundError(KeelError):
 class ConflictError(KeelError):
     code = "conflict"
     status = 409
+
+
+class HeldForReview(KeelError):
+    """Not a failure: the answer waits for a human decision (HTTP 202 with where to poll)."""
+
+    code = "held_for_review"
+    status = 202
 
 
 class OutputParseError(KeelError):

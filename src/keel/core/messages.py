@@ -13,15 +13,65 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call the model asked for; ``arguments`` is the JSON text it produced."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A streamed piece of a tool call: ``id`` and ``name`` come first, arguments in pieces."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        function: dict[str, Any] = {"arguments": self.arguments}
+        out: dict[str, Any] = {"index": self.index, "function": function}
+        if self.id is not None:
+            out["id"] = self.id
+            out["type"] = "function"
+        if self.name is not None:
+            function["name"] = self.name
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
+    """One chat turn. ``parts`` keeps multi-part content (images, audio) as sent, while
+    ``content`` holds its text; ``tool_calls`` / ``tool_call_id`` carry function calling."""
+
     role: Role
     content: str
     name: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    parts: tuple[Mapping[str, Any], ...] = ()
 
-    def to_dict(self) -> dict[str, str]:
-        out = {"role": self.role, "content": self.content}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.parts:
+            out["content"] = [dict(part) for part in self.parts]
         if self.name:
             out["name"] = self.name
+        if self.tool_calls:
+            out["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+            if not self.content and not self.parts:
+                out["content"] = None
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
         return out
 
 
@@ -35,6 +85,12 @@ class GenerationParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     response_format: Mapping[str, Any] | None = None
+    tools: tuple[Mapping[str, Any], ...] = ()  # OpenAI-style function tools
+    tool_choice: str | Mapping[str, Any] | None = None  # auto | none | required | a function
+    n: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    user: str | None = None  # the end user, for the provider's abuse monitoring
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +113,9 @@ class ChatResponse:
     model: str | None = None
     response_id: str | None = None
     system_fingerprint: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: Any = None  # the provider's logprobs object, passed through
+    alternatives: tuple[ChatResponse, ...] = ()  # choices 1..n-1 when ``n`` > 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +128,9 @@ class ChatChunk:
     model: str | None = None
     response_id: str | None = None
     system_fingerprint: str | None = None
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+    logprobs: Any = None
+    index: int = 0  # the choice this chunk belongs to when ``n`` > 1
 
 
 @dataclass(frozen=True, slots=True)

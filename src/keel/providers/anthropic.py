@@ -15,8 +15,16 @@ from types import MappingProxyType
 from typing import Any
 
 from keel.core.errors import InvalidInputError, ProviderUnavailable
-from keel.core.messages import ChatChunk, ChatRequest, ChatResponse, ModelRef
+from keel.core.messages import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    ModelRef,
+    ToolCall,
+    ToolCallDelta,
+)
 from keel.core.usage import Price, Usage
+from keel.providers import anthropic_tools
 from keel.providers.base import ModelProfile, ProviderPlugin, lookup_family
 from keel.providers.http import (
     HTTPClient,
@@ -167,19 +175,7 @@ class AnthropicChatModel:
 
 def messages_body(request: ChatRequest, model: str) -> dict[str, Any]:
     """The JSON body of a Messages call; system messages go to the top-level ``system``."""
-    system: list[str] = []
-    turns: list[dict[str, str]] = []
-    for message in request.messages:
-        if message.role == "system":
-            system.append(message.content)
-        elif message.role in ("user", "assistant"):
-            turns.append({"role": message.role, "content": message.content})
-        else:
-            raise InvalidInputError(
-                f"Anthropic models accept user, assistant and system messages, not "
-                f"{message.role!r}; fold tool results into a user message",
-                code="message_role_unsupported",
-            )
+    system, turns = anthropic_tools.turns(request.messages)
     params = request.params
     if params.response_format is not None:
         raise InvalidInputError(
@@ -200,6 +196,7 @@ def messages_body(request: ChatRequest, model: str) -> dict[str, Any]:
         body["top_p"] = params.top_p
     if params.stop:
         body["stop_sequences"] = list(params.stop)
+    anthropic_tools.tool_fields(body, params)
     # ``seed`` has no Anthropic equivalent; it is a best-effort hint and is left out.
     if request.extra:
         reserved = _RESERVED.union(("system",) if system else ()).intersection(request.extra)
@@ -224,10 +221,13 @@ def parse_message(data: Any, provider: str, model: str) -> ChatResponse:
             problem = f"it reported an error instead of a message: {data['error']!r}"
         raise malformed_response(provider, model, problem)
     parts: list[str] = []
+    calls: list[ToolCall] = []
     for block in content:
         if not isinstance(block, dict):
             raise malformed_response(provider, model, "a content block is not an object")
-        if block.get("type") == "text":
+        if block.get("type") == "tool_use":
+            calls.append(anthropic_tools.tool_call(block))
+        elif block.get("type") == "text":
             text = block.get("text")
             if not isinstance(text, str):
                 raise malformed_response(provider, model, "a text block has no text")
@@ -238,13 +238,22 @@ def parse_message(data: Any, provider: str, model: str) -> ChatResponse:
         usage=parse_usage(data.get("usage"), provider, model, Usage()),
         model=_text(data.get("model")),
         response_id=_text(data.get("id")),
+        tool_calls=tuple(calls),
     )
 
 
 class MessageStream:
     """State of one streamed message: turns SSE event payloads into ``ChatChunk``s."""
 
-    __slots__ = ("model", "model_reported", "provider", "response_id", "stopped", "usage")
+    __slots__ = (
+        "model",
+        "model_reported",
+        "provider",
+        "response_id",
+        "stopped",
+        "tools",
+        "usage",
+    )
 
     def __init__(self, provider: str, model: str) -> None:
         self.provider = provider
@@ -253,6 +262,7 @@ class MessageStream:
         self.response_id: str | None = None
         self.usage = Usage()
         self.stopped = False
+        self.tools: dict[int, int] = {}  # content block index -> tool call index
 
     def on_event(self, data: dict[str, Any], event: str) -> ChatChunk | None:
         """Handle one event; ``ping``, block start/stop and unknown types are ignored."""
@@ -261,6 +271,8 @@ class MessageStream:
             delta = data.get("delta")
             if not isinstance(delta, dict):
                 raise malformed_response(self.provider, self.model, "a delta is not an object")
+            if delta.get("type") == "input_json_delta":
+                return self._tool_delta(data.get("index"), arguments=delta.get("partial_json"))
             text = delta.get("text") if delta.get("type") == "text_delta" else None
             if not isinstance(text, str) or not text:
                 return None
@@ -282,11 +294,32 @@ class MessageStream:
                 model=self.model_reported,
                 response_id=self.response_id,
             )
+        elif kind == "content_block_start":
+            block = data.get("content_block")
+            if isinstance(block, dict) and block.get("type") == "tool_use":
+                self.tools[data.get("index", -1)] = len(self.tools)
+                return self._tool_delta(data.get("index"), call=anthropic_tools.tool_call(block))
         elif kind == "message_stop":
             self.stopped = True
         elif kind == "error":
             raise stream_upstream_error(self.provider, self.model, data.get("error"))
         return None
+
+    def _tool_delta(
+        self, block: Any, *, arguments: Any = None, call: ToolCall | None = None
+    ) -> ChatChunk | None:
+        index = self.tools.get(block) if isinstance(block, int) else None
+        if index is None:
+            raise malformed_response(self.provider, self.model, "a tool delta names no tool block")
+        if call is not None:
+            delta = ToolCallDelta(index, id=call.id, name=call.name)
+        elif isinstance(arguments, str) and arguments:
+            delta = ToolCallDelta(index, arguments=arguments)
+        else:
+            return None
+        return ChatChunk(
+            model=self.model_reported, response_id=self.response_id, tool_calls=(delta,)
+        )
 
 
 def finish_reason(stop_reason: Any) -> str | None:

@@ -11,12 +11,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
 from keel.core.errors import ConfigError, InvalidInputError
-from keel.core.messages import ChatChunk, ChatRequest, ChatResponse, ModelRef
+from keel.core.messages import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    GenerationParams,
+    ModelRef,
+    ToolCall,
+    ToolCallDelta,
+)
 from keel.core.usage import Price, Usage
 from keel.providers.base import ModelProfile, ProviderPlugin, lookup_family
 from keel.providers.http import (
@@ -231,6 +239,7 @@ def chat_body(request: ChatRequest, model: str) -> dict[str, Any]:
         body["stop"] = list(params.stop)
     if params.response_format is not None:
         body["response_format"] = dict(params.response_format)
+    _tool_fields(body, params)
     if request.extra:
         reserved = _RESERVED.intersection(request.extra)
         if reserved:
@@ -243,6 +252,23 @@ def chat_body(request: ChatRequest, model: str) -> dict[str, Any]:
     return body
 
 
+def _tool_fields(body: dict[str, Any], params: GenerationParams) -> None:
+    """Function calling, choices, logprobs and the end-user id, as OpenAI names them."""
+    if params.tools:
+        body["tools"] = [dict(tool) for tool in params.tools]
+    if params.tool_choice is not None:
+        choice = params.tool_choice
+        body["tool_choice"] = choice if isinstance(choice, str) else dict(choice)
+    for key, value in (
+        ("n", params.n),
+        ("logprobs", params.logprobs),
+        ("top_logprobs", params.top_logprobs),
+        ("user", params.user),
+    ):
+        if value is not None:
+            body[key] = value
+
+
 def parse_completion(data: Any, provider: str, model: str) -> ChatResponse:
     """A ``chat.completion`` object as a ``ChatResponse``."""
     if not isinstance(data, dict):
@@ -253,19 +279,71 @@ def parse_completion(data: Any, provider: str, model: str) -> ChatResponse:
         if "error" in data:
             problem = f"it reported an error instead of choices: {data['error']!r}"
         raise malformed_response(provider, model, problem)
-    choice = choices[0]
-    message = choice.get("message")
-    text = message.get("content") if isinstance(message, dict) else None
-    if not isinstance(message, dict) or not isinstance(text, str | None):
-        raise malformed_response(provider, model, "choices[0].message.content is not text")
-    return ChatResponse(
-        text=text or "",
-        finish_reason=_text(choice.get("finish_reason")),
+    first, *rest = (_choice(choice, provider, model) for choice in choices)
+    return replace(
+        first,
         usage=parse_usage(data.get("usage"), provider, model) or Usage(),
         model=_text(data.get("model")),
         response_id=_text(data.get("id")),
         system_fingerprint=_text(data.get("system_fingerprint")),
+        alternatives=tuple(rest),
     )
+
+
+def _choice(choice: Any, provider: str, model: str) -> ChatResponse:
+    message = choice.get("message") if isinstance(choice, dict) else None
+    text = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(message, dict) or not isinstance(text, str | None):
+        raise malformed_response(provider, model, "a choice's message.content is not text")
+    return ChatResponse(
+        text=text or "",
+        finish_reason=_text(choice.get("finish_reason")),
+        tool_calls=parse_tool_calls(message.get("tool_calls"), provider, model),
+        logprobs=choice.get("logprobs"),
+    )
+
+
+def parse_tool_calls(value: Any, provider: str, model: str) -> tuple[ToolCall, ...]:
+    """``message.tool_calls`` as ``ToolCall``s."""
+    if not value:
+        return ()
+    calls: list[ToolCall] = []
+    for item in value if isinstance(value, list) else [None]:
+        function = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise malformed_response(provider, model, "a tool call has no function name")
+        assert isinstance(item, dict)
+        arguments = function.get("arguments")
+        calls.append(
+            ToolCall(
+                id=_text(item.get("id")) or "",
+                name=function["name"],
+                arguments=arguments if isinstance(arguments, str) else "{}",
+            )
+        )
+    return tuple(calls)
+
+
+def parse_tool_deltas(value: Any, provider: str, model: str) -> tuple[ToolCallDelta, ...]:
+    """``delta.tool_calls`` pieces of a streamed tool call."""
+    if not value:
+        return ()
+    deltas: list[ToolCallDelta] = []
+    for item in value if isinstance(value, list) else [None]:
+        if not isinstance(item, dict) or not _count(item.get("index", 0)):
+            raise malformed_response(provider, model, "a streamed tool call is malformed")
+        function = item.get("function")
+        function = function if isinstance(function, dict) else {}
+        arguments = function.get("arguments")
+        deltas.append(
+            ToolCallDelta(
+                index=item.get("index", 0),
+                id=_text(item.get("id")),
+                name=_text(function.get("name")),
+                arguments=arguments if isinstance(arguments, str) else "",
+            )
+        )
+    return tuple(deltas)
 
 
 def parse_chunk(data: dict[str, Any], provider: str, model: str) -> ChatChunk | None:
@@ -275,17 +353,24 @@ def parse_chunk(data: dict[str, Any], provider: str, model: str) -> ChatChunk | 
         raise stream_upstream_error(provider, model, error)
     delta = ""
     finish_reason = None
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+    logprobs = None
+    index = 0
     choices = data.get("choices")
     if choices:
         choice = choices[0] if isinstance(choices, list) else None
         if not isinstance(choice, dict):
             raise malformed_response(provider, model, "a stream chunk has a malformed choice")
         change = choice.get("delta")
-        content = change.get("content") if isinstance(change, dict) else None
+        change = change if isinstance(change, dict) else {}
+        content = change.get("content")
         delta = content if isinstance(content, str) else ""
+        tool_calls = parse_tool_deltas(change.get("tool_calls"), provider, model)
         finish_reason = _text(choice.get("finish_reason"))
+        logprobs = choice.get("logprobs")
+        index = choice.get("index", 0) if _count(choice.get("index", 0)) else 0
     usage = parse_usage(data.get("usage"), provider, model)
-    if not delta and finish_reason is None and usage is None:
+    if not delta and finish_reason is None and usage is None and not tool_calls and not logprobs:
         return None
     return ChatChunk(
         delta=delta,
@@ -294,6 +379,9 @@ def parse_chunk(data: dict[str, Any], provider: str, model: str) -> ChatChunk | 
         model=_text(data.get("model")),
         response_id=_text(data.get("id")),
         system_fingerprint=_text(data.get("system_fingerprint")),
+        tool_calls=tool_calls,
+        logprobs=logprobs,
+        index=index,
     )
 
 

@@ -8,10 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from keel import __version__
+from keel.gateway.setup import build_auth, build_gateway, build_metrics, redis_client
 from keel.runtime import Runtime
+from keel.server import metrics
+from keel.server.auth import AuthMiddleware
 from keel.server.correlation import CorrelationMiddleware
 from keel.server.errors import install_error_handlers
-from keel.server.routes import health, invoke, pipelines, reviews, traces
+from keel.server.metrics import MetricsMiddleware
+from keel.server.routes import health, invoke, keys, openai_api, pipelines, reviews, traces
 from keel.server.tasks import scheduled_tasks
 from keel.settings import KeelSettings
 
@@ -24,12 +28,20 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.runtime is None:
             app.state.runtime = Runtime(settings or KeelSettings())
+        app.state.redis = redis_client(app.state.runtime.settings.redis_url)
+        app.state.metrics = build_metrics(app.state.runtime)
+        app.state.gateway = build_gateway(app.state.runtime, app.state.redis, app.state.metrics)
+        app.state.auth = build_auth(app.state.runtime, app.state.redis)
         try:
             async with scheduled_tasks(app.state.runtime):
                 yield
         finally:
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
             if owns_runtime:
                 await app.state.runtime.aclose()
+            else:  # pooled connections belong to this server's event loop
+                await app.state.runtime.registry.aclose()
 
     app = FastAPI(
         title="Keel",
@@ -38,8 +50,10 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.add_middleware(AuthMiddleware)  # added first so it runs inside the correlation id
     app.add_middleware(CorrelationMiddleware)
+    app.add_middleware(MetricsMiddleware)
     install_error_handlers(app)
-    for module in (health, invoke, pipelines, traces, reviews):
+    for module in (health, invoke, pipelines, traces, reviews, openai_api, keys, metrics):
         app.include_router(module.router)
     return app

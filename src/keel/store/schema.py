@@ -218,3 +218,19 @@ review_items = sa.Table(
     sa.Column("note", sa.Text, nullable=True),
     sa.Index(None, "status", "deadline"),
 )
+
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("scopes", JSONDocument, nullable=False),
+    sa.Column("groups", JSONDocument, nullable=False),
+    sa.Column("limits", JSONDocument, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.Text, nullable=True),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+)

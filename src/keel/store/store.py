@@ -12,6 +12,7 @@ from keel.store.audit import AuditRepository
 from keel.store.datasets import DatasetRepository
 from keel.store.engine import create_engine, describe, parse_url
 from keel.store.eval_runs import EvalRunRepository
+from keel.store.keys import KeyRepository
 from keel.store.pipelines import PipelineRepository
 from keel.store.reviews import ReviewRepository
 from keel.store.traces import TraceRepository
@@ -32,6 +33,7 @@ class Store:
         self.datasets = DatasetRepository(engine)
         self.eval_runs = EvalRunRepository(engine)
         self.reviews = ReviewRepository(engine)
+        self.keys = KeyRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

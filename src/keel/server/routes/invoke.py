@@ -31,12 +31,27 @@ async def invoke(
     label: str | None = Query(None, description="A label such as production or staging."),
 ) -> Response:
     runtime: Runtime = request.app.state.runtime
+    principal = request.state.principal
+    principal.require_pipeline(name)
     compiled = runtime.catalog.resolve(name, version=version, label=label)
     correlation = request.state.correlation
     context = RunContext(
-        correlation_id=correlation.request_id, parent=correlation.parent, label=label
+        correlation_id=correlation.request_id,
+        parent=correlation.parent,
+        caller=principal.caller,
+        label=label,
+        groups=principal.groups,
     )
     result = await runtime.runner.run(compiled, body.input, context)
+    await request.app.state.auth.limiter.settle(principal, result.usage, result.cost_usd)
+    request.state.metric_labels = {
+        "model": result.model,
+        "pipeline": name,
+        "version": result.version,
+    }
+    request.app.state.metrics.usage(
+        result.usage, result.cost_usd, key=principal.caller, model=result.model, pipeline=name
+    )
     if result.review_id:
         return held_response(result.review_id, result.trace_id, result.correlation_id)
     return JSONBytes(result.to_dict())

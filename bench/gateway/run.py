@@ -1,0 +1,251 @@
+"""Gateway benchmark, side by side in one run against one fast mock OpenAI upstream:
+
+* direct    — the load generator talks to the mock itself;
+* keel      — `keel serve` with every feature on: API key auth, per-key limits (rpm/tpm,
+              in-process), a trace per request persisted to SQLite, Prometheus metrics,
+              retries/breaker around the call;
+* litellm   — LiteLLM proxy from its own venv (.venv-bench-litellm), offline cost map, no
+              database, master key auth; skipped with a note when that venv is missing.
+
+Scenarios: plain JSON at concurrency 1, 16 and 64, and SSE streaming at 16. Prints req/s,
+p50/p99 latency, p50 added over direct, the gateway's CPU-ms per request (utime+stime of
+its process) and its RSS after the scenario.
+
+    python bench/gateway/run.py [--seconds 5] [--soak N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load import Result, run
+
+ROOT = Path(__file__).resolve().parents[2]
+KEEL = ROOT / ".venv" / "bin" / "keel"
+LITELLM_VENV = ROOT / ".venv-bench-litellm"
+ADMIN = "bench-admin-key-0123456789abcdef"
+SCENARIOS = [
+    ("plain c=1", 1, False),
+    ("plain c=16", 16, False),
+    ("plain c=64", 64, False),
+    ("stream c=16", 16, True),
+]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, headers: dict[str, str] | None = None, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, headers=headers, timeout=1).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_mock(port: int) -> subprocess.Popen[bytes]:
+    script = Path(__file__).with_name("mock_openai.py")
+    proc = subprocess.Popen([sys.executable, str(script), str(port)])
+    time.sleep(0.5)
+    return proc
+
+
+def start_keel(home: Path, port: int, upstream: str) -> tuple[subprocess.Popen[bytes], str]:
+    env = {
+        **os.environ,
+        "KEEL_HOME": str(home),
+        "KEEL_AUTH__ADMIN_KEY": ADMIN,
+        "KEEL_PROVIDERS__OPENAI__BASE_URL": upstream,
+        "KEEL_PROVIDERS__OPENAI__API_KEY": "sk-bench",
+        "KEEL_PROVIDERS__ALLOW_REMOTE": "false",
+        "KEEL_TELEMETRY__EXPORTERS": '["store"]',
+        "KEEL_LOG_LEVEL": "warning",
+    }
+    subprocess.run([str(KEEL), "db", "upgrade"], env=env, check=True, capture_output=True)
+    created = subprocess.run(
+        [
+            str(KEEL),
+            "keys",
+            "create",
+            "bench",
+            "--role",
+            "service",
+            "--json",
+            "--rpm",
+            "100000000",
+            "--tpm",
+            "1000000000",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    key = orjson.loads(created.stdout)["key"]
+    proc = subprocess.Popen([str(KEEL), "serve", "--port", str(port)], env=env)
+    wait_ready(f"http://127.0.0.1:{port}/healthz")
+    return proc, key
+
+
+def start_litellm(home: Path, port: int, upstream: str) -> subprocess.Popen[bytes] | None:
+    binary = LITELLM_VENV / "bin" / "litellm"
+    if not binary.exists():
+        return None
+    config = home / "litellm.yaml"
+    config.write_text(
+        "model_list:\n"
+        "  - model_name: gpt-4o-mini\n"
+        "    litellm_params:\n"
+        "      model: openai/gpt-4o-mini\n"
+        f"      api_base: {upstream}\n"
+        "      api_key: sk-bench\n"
+        "general_settings:\n"
+        f"  master_key: sk-{ADMIN}\n"
+    )
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
+    env.pop("DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [str(binary), "--config", str(config), "--port", str(port), "--num_workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_ready(f"http://127.0.0.1:{port}/health/liveliness", timeout=240)
+    return proc
+
+
+def body(model: str, stream: bool) -> bytes:
+    payload: dict[str, object] = {
+        "model": model,
+        "messages": [{"role": "user", "content": "Say hello."}],
+    }
+    if stream:
+        payload |= {"stream": True, "stream_options": {"include_usage": True}}
+    return orjson.dumps(payload)
+
+
+def measure(
+    url: str, model: str, key: str, pid: int | None, seconds: float
+) -> list[tuple[str, Result, float, float]]:
+    rows = []
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    for name, concurrency, stream in SCENARIOS:
+        data = body(model, stream)
+        asyncio.run(run(url, data, headers, concurrency, min(1.0, seconds)))  # warm-up
+        before = cpu_seconds(pid) if pid else 0.0
+        result = asyncio.run(run(url, data, headers, concurrency, seconds))
+        cpu_ms = (cpu_seconds(pid) - before) * 1000 / max(1, len(result.latencies_ms)) if pid else 0
+        rows.append((name, result, cpu_ms, rss_mb(pid) if pid else 0.0))
+    return rows
+
+
+def report(table: dict[str, list[tuple[str, Result, float, float]]]) -> None:
+    direct = {name: result for name, result, _, _ in table.get("direct", [])}
+    print(
+        f"\n{'target':8} {'scenario':12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'added p50':>10} {'cpu ms/req':>11} {'RSS MB':>7} {'errors':>6}"
+    )
+    for target, rows in table.items():
+        for name, result, cpu_ms, rss in rows:
+            added = result.percentile(0.5) - direct[name].percentile(0.5) if name in direct else 0
+            print(
+                f"{target:8} {name:12} {result.rps:9.0f} {result.percentile(0.5):8.2f} "
+                f"{result.percentile(0.99):8.2f} {added:10.2f} "
+                f"{cpu_ms if target != 'direct' else float('nan'):11.3f} "
+                f"{rss if target != 'direct' else float('nan'):7.1f} {result.errors:6d}"
+            )
+
+
+def soak(url: str, key: str, pid: int, total: int) -> None:
+    """``total`` requests at c=16, printing RSS every tenth, to see growth after warm-up."""
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    data = body("openai:gpt-4o-mini", False)
+    done, step = 0, max(1, total // 10)
+    print(f"\nsoak: {total} requests at c=16 through keel")
+    while done < total:
+        result = asyncio.run(run(url, data, headers, 16, 2.0))
+        done += len(result.latencies_ms)
+        if done // step != (done - len(result.latencies_ms)) // step or done >= total:
+            print(f"  after {done:>7} requests: RSS {rss_mb(pid):6.1f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--soak", type=int, default=0, help="requests for the RSS soak")
+    args = parser.parse_args()
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} "
+        "(shared with other work; figures are indicative)"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        mock_port, keel_port, lite_port = free_port(), free_port(), free_port()
+        upstream = f"http://127.0.0.1:{mock_port}/v1"
+        procs = [start_mock(mock_port)]
+        try:
+            keel, key = start_keel(home / "keel", keel_port, upstream)
+            procs.append(keel)
+            table = {
+                "direct": measure(
+                    upstream + "/chat/completions", "gpt-4o-mini", "x", None, args.seconds
+                )
+            }
+            keel_url = f"http://127.0.0.1:{keel_port}/v1/chat/completions"
+            table["keel"] = measure(keel_url, "openai:gpt-4o-mini", key, keel.pid, args.seconds)
+            litellm = start_litellm(home, lite_port, upstream)
+            if litellm is None:
+                print(
+                    f"(litellm skipped: create {LITELLM_VENV} with "
+                    "`python -m venv .venv-bench-litellm && "
+                    ".venv-bench-litellm/bin/pip install 'litellm[proxy]'`)"
+                )
+            else:
+                procs.append(litellm)
+                lite_url = f"http://127.0.0.1:{lite_port}/v1/chat/completions"
+                table["litellm"] = measure(
+                    lite_url, "gpt-4o-mini", f"sk-{ADMIN}", litellm.pid, args.seconds
+                )
+            report(table)
+            if args.soak:
+                soak(keel_url, key, keel.pid, args.soak)
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Prometheus metrics of one process, on a registry of its own (no global state).
+
+Counters and histograms are updated on the hot path with pre-resolved label children
+where the label set is small; gauges that mirror other objects (circuit state, the span
+queue) are read only when ``/metrics`` is scraped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from keel.core.usage import Usage
+from keel.gateway.breaker import STATE_VALUES, CircuitBreaker
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class _Mirror(Collector):
+    """Gauges read at scrape time: circuit states and the span export queue."""
+
+    def __init__(
+        self, breakers: Callable[[], dict[str, CircuitBreaker]], tracer_provider: Any
+    ) -> None:
+        self._breakers = breakers
+        self._tracer_provider = tracer_provider
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        circuit = GaugeMetricFamily(
+            "keel_circuit_state",
+            "Circuit per provider endpoint: 0 closed, 1 half-open, 2 open.",
+            labels=["provider"],
+        )
+        for name, breaker in sorted(self._breakers().items()):
+            circuit.add_metric([name], STATE_VALUES[breaker.state])
+        yield circuit
+        provider = self._tracer_provider
+        yield GaugeMetricFamily(
+            "keel_span_queue_depth",
+            "Spans waiting in the export queue.",
+            value=getattr(provider, "queued_spans", 0),
+        )
+        yield GaugeMetricFamily(
+            "keel_spans_dropped",
+            "Spans dropped because the export queue was full (since start).",
+            value=getattr(provider, "dropped_spans", 0),
+        )
+
+
+class GatewayMetrics:
+    def __init__(
+        self, breakers: Callable[[], dict[str, CircuitBreaker]], tracer_provider: Any
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        labels = ["route", "model", "pipeline", "version", "status"]
+        self.requests = Counter("keel_requests", "HTTP requests.", labels, registry=r)
+        self.latency = Histogram(
+            "keel_request_seconds",
+            "HTTP request latency.",
+            labels,
+            registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.ttft = Histogram(
+            "keel_time_to_first_token_seconds",
+            "Time to a stream's first token.",
+            ["model"],
+            registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.tokens = Counter(
+            "keel_tokens", "Tokens in and out.", ["direction", "model", "pipeline"], registry=r
+        )
+        self.cost = Counter(
+            "keel_cost_usd", "Cost in US dollars.", ["key", "model", "pipeline"], registry=r
+        )
+        self.cache = Counter(
+            "keel_cache_lookups", "Response cache lookups.", ["result"], registry=r
+        )
+        self.retries = Counter("keel_retries", "Model call retries.", ["model", "code"], registry=r)
+        self.fallbacks = Counter(
+            "keel_fallbacks",
+            "Fallbacks to the next model of a chain.",
+            ["model", "code"],
+            registry=r,
+        )
+        self.rejections = Counter(
+            "keel_rate_limit_rejections",
+            "Requests refused by a key's limits.",
+            ["code"],
+            registry=r,
+        )
+        r.register(_Mirror(breakers, tracer_provider))
+
+    def usage(
+        self, usage: Usage, cost: Decimal, *, key: str, model: str, pipeline: str = ""
+    ) -> None:
+        self.tokens.labels("in", model, pipeline).inc(usage.input_tokens)
+        self.tokens.labels("out", model, pipeline).inc(usage.output_tokens)
+        if cost:
+            self.cost.labels(key, model, pipeline).inc(float(cost))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

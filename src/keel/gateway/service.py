@@ -1,0 +1,373 @@
+"""The gateway service: resolve the model name, call it resiliently, trace it, answer.
+
+Route handlers parse and authorize; everything between the parsed request and the JSON
+answer happens here. Each call is one trace: a root ``gateway`` span with the caller,
+the model asked for and the one that served, tokens, cost, retries and fallbacks as
+events. A ``pipeline/NAME`` model runs the pipeline instead (its own trace, see
+:mod:`keel.gateway.pipelines`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from opentelemetry.context import Context
+from opentelemetry.trace import Span
+
+from keel.core import tracing as attr
+from keel.core.errors import KeelError, ProviderError
+from keel.core.messages import ChatChunk, ChatRequest, ChatResponse
+from keel.core.sse import SSEEvent
+from keel.core.usage import Usage
+from keel.gateway import wire
+from keel.gateway.cache import ResponseCache, cache_key
+from keel.gateway.errors import CircuitOpen
+from keel.gateway.metrics import GatewayMetrics
+from keel.gateway.pipelines import pipeline_chat
+from keel.gateway.resilience import ModelCaller
+from keel.gateway.targets import Target, Targets
+from keel.pipeline.correlation import parent_context
+from keel.pipeline.steps import mark_failed, to_json
+from keel.providers.base import ChatModel
+
+if TYPE_CHECKING:
+    from keel.runtime import Runtime
+
+DONE = b"data: [DONE]\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Who is calling and where the call hangs in a wider trace."""
+
+    request_id: str
+    parent: Context | None = None
+    caller: str | None = None
+    bypass_cache: bool = False
+    on_usage: Callable[[Usage, Decimal], Awaitable[None]] | None = None  # limits, budgets
+    groups: tuple[str, ...] = ()  # the caller's access groups, for retrieval
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A finished chat completion, ready to send."""
+
+    body: dict[str, Any]
+    model_id: str
+    usage: Usage
+    cost_usd: Decimal
+    trace_id: str
+    cached: bool = False
+
+
+def falls_back(exc: BaseException) -> bool:
+    """A failure another model may not share: the provider's fault, not the request's."""
+    if isinstance(exc, CircuitOpen):
+        return True
+    return isinstance(exc, ProviderError) and exc.status != 400
+
+
+class Gateway:
+    def __init__(
+        self,
+        runtime: Runtime,
+        caller: ModelCaller,
+        cache: ResponseCache | None = None,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.metrics = metrics
+        self.caller = caller
+        self.cache = cache
+        self.targets = Targets(runtime.settings.gateway, runtime.registry)
+        self._tracer = runtime.tracer_provider.get_tracer("keel.gateway")
+        self._capture = runtime.settings.telemetry.capture_content
+        self.max_body_bytes = runtime.settings.gateway.max_body_bytes
+
+    def model_list(self) -> list[dict[str, Any]]:
+        """What ``GET /v1/models`` shows: the default model, aliases, then pipelines."""
+        names = [self.runtime.settings.providers.default_model, *self.targets.aliases]
+        pipelines = self.runtime.store.pipelines.list_pipelines()
+        names += [f"pipeline/{p.name}" for p in pipelines]
+        return [{"id": n, "object": "model", "created": 0, "owned_by": "keel"} for n in names]
+
+    # --- plain completions ------------------------------------------------------------
+
+    async def chat(self, call: wire.ChatCall, body: dict[str, Any], ctx: CallContext) -> Answer:
+        target = self.targets.resolve(call.model)
+        if target.pipeline is not None:
+            return await self._pipeline(target, call, body, ctx)
+        key = None
+        if self.cache is not None and not ctx.bypass_cache:
+            key = cache_key(body)
+            hit = self._lookup(await self.cache.get(key))
+            if hit is not None:
+                return self._cached(hit, target, ctx)
+        span, trace_id = self._start(target, call, ctx)
+        try:
+            model_id, response, model = await self._complete(target, call, span)
+            cost = model.profile.cost(response.usage)
+            self._finish(span, model_id, response, cost)
+        except BaseException as exc:
+            _failed(span, exc, trace_id, ctx)
+            raise
+        finally:
+            span.end()
+        created = int(time.time())
+        out = wire.completion_json(response, call.model, _completion_id(), created)
+        if key is not None and self.cache is not None:
+            await self.cache.set(key, orjson.dumps(out))
+        await self._account(ctx, response.usage, cost, model_id)
+        return Answer(out, model_id, response.usage, cost, trace_id)
+
+    async def _pipeline(
+        self, target: Target, call: wire.ChatCall, body: dict[str, Any], ctx: CallContext
+    ) -> Answer:
+        """Run a pipeline version; its answers are cached per version like model answers."""
+        assert target.pipeline is not None
+        compiled = self.runtime.catalog.resolve_ref(target.pipeline)
+        key = None
+        if self.cache is not None and not ctx.bypass_cache:
+            # Retrieval filters by the caller's groups, so answers are cached per group set.
+            key = cache_key(body, f"{compiled.version}|{','.join(sorted(ctx.groups))}")
+            hit = self._lookup(await self.cache.get(key))
+            if hit is not None:
+                return self._cached(hit, target, ctx)
+        answer = await pipeline_chat(self.runtime, target, compiled, call, ctx)
+        if key is not None and self.cache is not None:
+            await self.cache.set(key, orjson.dumps(answer.body))
+        await self._account(ctx, answer.usage, answer.cost_usd, answer.model_id, compiled.name)
+        return answer
+
+    def _cached(self, hit: bytes, target: Target, ctx: CallContext) -> Answer:
+        out = orjson.loads(hit)
+        out["id"], out["created"] = _completion_id(), int(time.time())
+        span, trace_id = self._start(target, None, ctx)
+        span.set_attribute("keel.cache.hit", True)
+        span.end()
+        usage = out.get("usage") or {}
+        return Answer(
+            out,
+            target.chain[0] if target.chain else target.name,
+            Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
+            Decimal(0),
+            trace_id,
+            cached=True,
+        )
+
+    async def _complete(
+        self, target: Target, call: wire.ChatCall, span: Span
+    ) -> tuple[str, ChatResponse, ChatModel]:
+        failures: list[BaseException] = []
+        for model_id in target.chain:
+            model = self.targets.model(model_id)
+            request = ChatRequest(model.ref.name, call.messages, call.params, call.extra)
+            try:
+                response = await self.caller.complete(
+                    model, request, model_id, self._retry_hook(span)
+                )
+            except KeelError as exc:
+                if not falls_back(exc) or model_id == target.chain[-1]:
+                    _attempts(exc, target.chain, failures)
+                    raise
+                failures.append(exc)
+                self._fell_back(span, model_id, exc)
+                continue
+            return model_id, response, model
+        raise AssertionError("a target always has at least one model")
+
+    # --- streams ------------------------------------------------------------------------
+
+    async def stream(
+        self, call: wire.ChatCall, ctx: CallContext
+    ) -> tuple[str, AsyncIterator[bytes]]:
+        """Open the stream (retries and fallbacks happen here, before any byte is sent) and
+        return the served model id and the SSE bytes of the answer."""
+        target = self.targets.resolve(call.model)
+        if target.pipeline is not None:
+            answer = await self._pipeline(target, call, {}, replace(ctx, bypass_cache=True))
+            return answer.model_id, _replay(answer, call)
+        span, trace_id = self._start(target, call, ctx)
+        started = time.perf_counter()
+        try:
+            model_id, model, first, rest = await self._open(target, call, span)
+            if self.metrics is not None:
+                self.metrics.ttft.labels(model_id).observe(time.perf_counter() - started)
+        except BaseException as exc:
+            _failed(span, exc, trace_id, ctx)
+            span.end()
+            raise
+        return model_id, self._relay(call, ctx, span, (model, model_id), first, rest)
+
+    async def _open(
+        self, target: Target, call: wire.ChatCall, span: Span
+    ) -> tuple[str, ChatModel, ChatChunk | None, AsyncIterator[ChatChunk]]:
+        failures: list[BaseException] = []
+        for model_id in target.chain:
+            model = self.targets.model(model_id)
+            request = ChatRequest(model.ref.name, call.messages, call.params, call.extra)
+            try:
+                first, rest = await self.caller.open_stream(
+                    model, request, model_id, self._retry_hook(span)
+                )
+            except KeelError as exc:
+                if not falls_back(exc) or model_id == target.chain[-1]:
+                    _attempts(exc, target.chain, failures)
+                    raise
+                failures.append(exc)
+                self._fell_back(span, model_id, exc)
+                continue
+            return model_id, model, first, rest
+        raise AssertionError("a target always has at least one model")
+
+    async def _relay(
+        self,
+        call: wire.ChatCall,
+        ctx: CallContext,
+        span: Span,
+        served: tuple[ChatModel, str],
+        first: ChatChunk | None,
+        rest: AsyncIterator[ChatChunk],
+    ) -> AsyncIterator[bytes]:
+        completion_id, created, name = _completion_id(), int(time.time()), call.model
+        model, model_id = served
+        usage: Usage | None = None
+        text: list[str] = []
+        try:
+            yield _event(wire.role_chunk_json(name, completion_id, created))
+            chunk = first
+            while chunk is not None:
+                usage = chunk.usage or usage
+                text.append(chunk.delta)
+                if chunk.delta or chunk.tool_calls or chunk.finish_reason or chunk.logprobs:
+                    yield _event(wire.chunk_json(chunk, name, completion_id, created))
+                chunk = await anext(rest, None)
+            usage = usage or Usage()
+            if call.include_usage:
+                yield _event(wire.usage_chunk_json(usage, name, completion_id, created))
+            yield DONE
+            response = ChatResponse("".join(text), usage=usage)
+            cost = model.profile.cost(usage)
+            self._finish(span, model_id, response, cost)
+            await self._account(ctx, usage, cost, model_id)
+        except KeelError as exc:
+            mark_failed(span, exc)
+            yield _event({"error": _stream_error(exc)})
+        finally:
+            await rest.aclose()  # type: ignore[attr-defined]
+            span.end()
+
+    # --- accounting -----------------------------------------------------------------------
+
+    async def _account(
+        self, ctx: CallContext, usage: Usage, cost: Decimal, model_id: str, pipeline: str = ""
+    ) -> None:
+        if self.metrics is not None:
+            key = ctx.caller or ""
+            self.metrics.usage(usage, cost, key=key, model=model_id, pipeline=pipeline)
+        if ctx.on_usage is not None:
+            await ctx.on_usage(usage, cost)
+
+    def _lookup(self, hit: bytes | None) -> bytes | None:
+        if self.metrics is not None:
+            self.metrics.cache.labels("hit" if hit is not None else "miss").inc()
+        return hit
+
+    def _retry_hook(self, span: Span) -> Any:
+        metrics = self.metrics
+
+        def on_retry(model_id: str, exc: BaseException, delay: float) -> None:
+            code = exc.code if isinstance(exc, KeelError) else type(exc).__name__
+            span.add_event("retry", {"model": model_id, "code": code, "delay_s": delay})
+            if metrics is not None:
+                metrics.retries.labels(model_id, code).inc()
+
+        return on_retry
+
+    def _fell_back(self, span: Span, model_id: str, exc: KeelError) -> None:
+        span.add_event("fallback", {"model": model_id, "code": exc.code})
+        if self.metrics is not None:
+            self.metrics.fallbacks.labels(model_id, exc.code).inc()
+
+    # --- spans ----------------------------------------------------------------------------
+
+    def _start(
+        self, target: Target, call: wire.ChatCall | None, ctx: CallContext
+    ) -> tuple[Span, str]:
+        parent, _ = parent_context(ctx.request_id, ctx.parent)
+        attributes: dict[str, Any] = {
+            attr.ROOT: True,
+            attr.LAYER: "gateway",
+            attr.CORRELATION_ID: ctx.request_id,
+            attr.GEN_AI_OPERATION: "chat",
+            attr.GEN_AI_REQUEST_MODEL: target.name,
+        }
+        if ctx.caller:
+            attributes[attr.CALLER] = ctx.caller
+        span = self._tracer.start_span(
+            f"gateway {target.name}", context=parent, attributes=attributes
+        )
+        if call is not None and self._capture:
+            span.set_attribute(attr.INPUT, to_json(call.messages))
+        return span, format(span.get_span_context().trace_id, "032x")
+
+    def _finish(self, span: Span, model_id: str, response: ChatResponse, cost: Decimal) -> None:
+        span.set_attribute(attr.GEN_AI_PROVIDER, model_id.partition(":")[0])
+        span.set_attribute("keel.model.served", model_id)
+        span.set_attribute(attr.GEN_AI_USAGE_INPUT_TOKENS, response.usage.input_tokens)
+        span.set_attribute(attr.GEN_AI_USAGE_OUTPUT_TOKENS, response.usage.output_tokens)
+        span.set_attribute(attr.COST_USD, str(cost))
+        if response.model:
+            span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, response.model)
+        if self._capture:
+            span.set_attribute(attr.OUTPUT, to_json(response.text))
+
+
+def _attempts(exc: KeelError, chain: tuple[str, ...], failures: list[BaseException]) -> None:
+    if len(chain) > 1:
+        done = [*failures, exc]
+        exc.details["attempts"] = [
+            {"model": m, "code": f.code if isinstance(f, KeelError) else "error"}
+            for m, f in zip(chain, done, strict=False)
+        ]
+
+
+def _failed(span: Span, exc: BaseException, trace_id: str, ctx: CallContext) -> None:
+    mark_failed(span, exc)
+    if isinstance(exc, KeelError):
+        exc.details.setdefault("trace_id", trace_id)
+
+
+def _stream_error(exc: KeelError) -> dict[str, Any]:
+    return {
+        "code": exc.code,
+        "type": "upstream_error" if exc.status >= 500 else "invalid_request_error",
+        "message": exc.message,
+    }
+
+
+def _event(data: dict[str, Any]) -> bytes:
+    return SSEEvent(orjson.dumps(data).decode()).encode()
+
+
+def _completion_id() -> str:
+    return "chatcmpl-" + secrets.token_hex(12)
+
+
+async def _replay(answer: Answer, call: wire.ChatCall) -> AsyncIterator[bytes]:
+    """A finished answer (a pipeline's) as a stream: role, content, finish, usage."""
+    body = answer.body
+    completion_id, created, name = body["id"], body["created"], body["model"]
+    yield _event(wire.role_chunk_json(name, completion_id, created))
+    text = body["choices"][0]["message"]["content"] or ""
+    yield _event(wire.chunk_json(ChatChunk(text), name, completion_id, created))
+    yield _event(wire.chunk_json(ChatChunk(finish_reason="stop"), name, completion_id, created))
+    if call.include_usage:
+        yield _event(wire.usage_chunk_json(answer.usage, name, completion_id, created))
+    yield DONE

@@ -1,0 +1,123 @@
+"""OpenAI-compatible endpoints: ``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/models``.
+
+The handlers read the body with orjson and hand the dict to the gateway; no validation
+model sits on this hot path (the wire module checks each field as it reads it).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response, StreamingResponse
+
+from keel.catalog import PipelineRef
+from keel.core.usage import Usage
+from keel.gateway import wire
+from keel.gateway.embeddings import embed
+from keel.gateway.errors import BadRequest, BodyTooLarge
+from keel.gateway.keys import Principal
+from keel.gateway.service import CallContext, Gateway
+from keel.gateway.targets import PIPELINE_PREFIX
+from keel.server.responses import JSONBytes
+from keel.server.schemas import ERRORS
+
+router = APIRouter(tags=["openai"])
+
+_BYPASS = ("no-cache", "no-store", "bypass")
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The body as JSON, refusing bodies over ``limit`` bytes before reading them whole."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    try:
+        return orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}", code="body_not_json") from exc
+
+
+def _too_large(limit: int) -> BodyTooLarge:
+    return BodyTooLarge(
+        f"the request body is larger than {limit} bytes (gateway.max_body_bytes)", limit=limit
+    )
+
+
+def call_context(request: Request, model: str) -> CallContext:
+    """Who calls, after checking the key may call ``model``; usage counts against its limits."""
+    correlation = request.state.correlation
+    principal: Principal = request.state.principal
+    if model.startswith(PIPELINE_PREFIX):
+        principal.require_pipeline(PipelineRef.parse(model[len(PIPELINE_PREFIX) :]).name)
+    else:
+        principal.require_model(model)
+    limiter = request.app.state.auth.limiter
+
+    async def on_usage(usage: Usage, cost: Decimal) -> None:
+        await limiter.settle(principal, usage, cost)
+
+    cache_control = request.headers.get("cache-control", "")
+    bypass = request.headers.get("x-keel-cache", "") == "bypass" or any(
+        word in cache_control for word in _BYPASS
+    )
+    return CallContext(
+        correlation.request_id,
+        correlation.parent,
+        principal.caller,
+        bypass,
+        on_usage,
+        groups=principal.groups,
+    )
+
+
+@router.post("/v1/chat/completions", summary="OpenAI-compatible chat completions", responses=ERRORS)
+async def chat_completions(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    body = await read_json(request, gateway.max_body_bytes)
+    call = wire.parse_chat(body)
+    ctx = call_context(request, call.model)
+    request.state.metric_labels = {"model": call.model}
+    if call.stream:
+        model_id, events = await gateway.stream(call, ctx)
+        return StreamingResponse(
+            events,
+            media_type="text/event-stream",
+            headers={"x-keel-model": model_id, "cache-control": "no-cache"},
+        )
+    answer = await gateway.chat(call, body, ctx)
+    keel = answer.body.get("keel")
+    if keel is not None:
+        request.state.metric_labels = {
+            "model": keel["model"],
+            "pipeline": keel["pipeline"],
+            "version": keel["version"],
+        }
+    headers = {"x-keel-model": answer.model_id, "x-keel-trace-id": answer.trace_id}
+    if answer.cached:
+        headers["x-keel-cache"] = "hit"
+    return JSONBytes(answer.body, headers=headers)
+
+
+@router.post("/v1/embeddings", summary="OpenAI-compatible embeddings", responses=ERRORS)
+async def embeddings(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    body = await read_json(request, gateway.max_body_bytes)
+    principal: Principal = request.state.principal
+    principal.require_model(str(body.get("model")) if isinstance(body, dict) else "")
+    return JSONBytes(await embed(gateway.targets, body))
+
+
+@router.get("/v1/models", summary="Aliases, pipelines and the default model")
+def list_models(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    return JSONBytes({"object": "list", "data": gateway.model_list()})
