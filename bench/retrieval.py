@@ -124,9 +124,8 @@ async def recall(service: RetrievalService, texts: list[str]) -> None:
         acl = index.allowed_acls(conn, ("staff",))
         allowed = {
             r[0]
-            for r in conn.exec_driver_sql(
-                f"SELECT id FROM retrieval_chunks WHERE acl_id IN ({','.join(map(str, acl))})"
-            ).all()
+            for r in conn.exec_driver_sql("SELECT id, acl_id FROM retrieval_chunks").all()
+            if r[1] in acl
         }
         vectors = index.backend.vectors(conn, found.id, ids)
     keys = [i for i in ids if i in allowed]
