@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy.engine import Connection
 
 from keel.retrieval.tables import LIVE
+from keel.retrieval.vector_cache import VectorCache
 
 Row = tuple[int, int, int, str]  # chunk id, acl id, added version, text for the keyword index
 
@@ -50,6 +51,9 @@ def _marks(values: Sequence[Any], mark: str) -> str:
 
 
 class SQLiteBackend:
+    def __init__(self, cache: VectorCache | None = None) -> None:
+        self._cache = cache
+
     def create_tables(self, conn: Connection, cid: int, dim: int) -> None:
         # Vectors are unit length, so L2 ranks exactly as cosine does, and sqlite-vec's L2
         # kernel is the faster of the two.
@@ -98,6 +102,8 @@ class SQLiteBackend:
     def knn(
         self, conn: Connection, cid: int, vector: np.ndarray, k: int, acl: Sequence[int], v: int
     ) -> list[tuple[int, float]]:
+        if self._cache is not None:
+            return self._cache.knn(conn, cid, vector, k, acl, v)
         sql = (
             f"SELECT rowid, distance FROM retrieval_vec_{cid} WHERE embedding MATCH ? AND k = ? "
             f"AND acl_id IN ({_marks(acl, '?')}) AND added <= ? AND removed > ? "

@@ -70,8 +70,8 @@ def _now() -> dt.datetime:
 class RetrievalIndex:
     """One retrieval database. Thread-safe: every call checks out its own connection."""
 
-    def __init__(self, url: str) -> None:
-        self.engine, self.backend = open_engine(url)
+    def __init__(self, url: str, *, vector_cache: bool = True) -> None:
+        self.engine, self.backend = open_engine(url, vector_cache=vector_cache)
         metadata.create_all(self.engine)
 
     def close(self) -> None:

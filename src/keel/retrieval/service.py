@@ -42,6 +42,7 @@ class RetrievalConfig:
     chunk_tokens: int = 256
     chunk_overlap: int = 32
     sanitize_pii: bool = False
+    vector_cache: bool = True
 
 
 class RetrievalService:
@@ -56,7 +57,9 @@ class RetrievalService:
     @property
     def index(self) -> RetrievalIndex:
         if self._index is None:
-            self._index = RetrievalIndex(self.config.database_url)
+            self._index = RetrievalIndex(
+                self.config.database_url, vector_cache=self.config.vector_cache
+            )
         return self._index
 
     def ingestor(self, embedder: str | None = None, sanitizer: Sanitizer | None = None) -> Ingestor:
