@@ -55,7 +55,12 @@ def build_registry(settings: KeelSettings) -> ProviderRegistry:
 def build_retrieval(settings: KeelSettings, registry: ProviderRegistry) -> RetrievalService:
     r = settings.retrieval
     config = RetrievalConfig(
-        settings.resolved_retrieval_url, r.embedder, r.chunk_tokens, r.chunk_overlap, r.sanitize_pii
+        settings.resolved_retrieval_url,
+        r.embedder,
+        r.chunk_tokens,
+        r.chunk_overlap,
+        r.sanitize_pii,
+        r.vector_cache,
     )
     return RetrievalService(config, registry)
 

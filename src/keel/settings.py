@@ -184,6 +184,11 @@ class RetrievalSettings(_Section):
     sanitize_pii: bool = Field(
         False, description="Mask emails, phone, card, IBAN, SSN and IP patterns before indexing."
     )
+    vector_cache: bool = Field(
+        True,
+        description="On SQLite, search an in-process copy of each collection's vectors with "
+        "numpy (exact, ACL-masked before top-k; 1 KiB per chunk) instead of sqlite-vec's scan.",
+    )
 
 
 class AliasSettings(_Section):

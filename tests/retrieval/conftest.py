@@ -37,9 +37,13 @@ def pgvector_url() -> Iterator[str]:
             server.cleanup()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=["sqlite", "sqlite-vec", pytest.param("postgres", marks=pytest.mark.integration)]
+)
 def index_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
+    """SQLite searched through the in-process vector cache, SQLite searched by sqlite-vec
+    itself, and Postgres with pgvector."""
+    if request.param.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'retrieval.db'}"
         return
     base = request.getfixturevalue("pgvector_url")
@@ -52,8 +56,12 @@ def index_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def service(index_url: str, embedders: EmbedderRegistry) -> Iterator[RetrievalService]:
-    svc = RetrievalService(RetrievalConfig(index_url, chunk_tokens=64, chunk_overlap=8))
+def service(
+    request: pytest.FixtureRequest, index_url: str, embedders: EmbedderRegistry
+) -> Iterator[RetrievalService]:
+    cache = request.node.callspec.params.get("index_url") != "sqlite-vec"
+    config = RetrievalConfig(index_url, chunk_tokens=64, chunk_overlap=8, vector_cache=cache)
+    svc = RetrievalService(config)
     svc.embedders = embedders  # share the loaded WordLlama across tests
     try:
         yield svc

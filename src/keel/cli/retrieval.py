@@ -193,3 +193,71 @@ def search(
     for c in cites:
         console.print(f"[{c['n']}] {c['score']:.4f}  {c['source']}  {c['heading']}", markup=False)
         console.print(f"    {shorten(c['text'], 160)}", markup=False)
+
+
+@app.command()
+def sources(
+    name: str = typer.Argument(..., help="Collection name."),
+    version: int | None = typer.Option(None, help="Index version; default: the current one."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Lineage: the documents an index version serves, with content hashes and embedder."""
+    from keel.retrieval.lineage import version_sources
+
+    with open_service() as service:
+        found = version_sources(service.index, name, version)
+    if as_json:
+        print_json(found)
+        return
+    console = stdout()
+    console.print(
+        f"{name} v{found['version']} ({found['state']}) embedded with {found['embedder']}"
+    )
+    for doc in found["documents"]:
+        groups = ",".join(doc["groups"]) or "public"
+        console.print(f"  {doc['content_hash'][:12]}  {doc['source']}  [{groups}]", markup=False)
+
+
+@app.command()
+def cited(
+    name: str = typer.Argument(..., help="Collection name."),
+    source: Path = typer.Argument(..., help="The document's path (as ingested)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Lineage: the traces whose answers cited a document (see them with `keel traces show`)."""
+    from keel.retrieval.lineage import citing_traces
+
+    key = str(source.resolve()) if "#" not in str(source) else str(source)
+    with open_service() as service:
+        rows = citing_traces(service.index, name, key)
+    if as_json:
+        print_json(rows)
+        return
+    console = stdout()
+    for row in rows:
+        console.print(
+            f"{row['trace_id']}  v{row['version']}  rank {row['rank']}  {row['at']}", markup=False
+        )
+    if not rows:
+        console.print("no answer has cited it yet")
+
+
+@app.command()
+def freshness(
+    name: str = typer.Argument(..., help="Collection name."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Documents changed, missing or new on disk since the current version was ingested."""
+    from keel.retrieval.lineage import freshness as report_freshness
+
+    with open_service() as service:
+        report = report_freshness(service.index, name)
+    if as_json:
+        print_json(report)
+        return
+    console = stdout()
+    for state in ("changed", "missing", "new"):
+        for path in report[state]:
+            console.print(f"{state:8} {path}", markup=False)
+    if not any(report.values()):
+        console.print(f"{name} is fresh: nothing changed since its last ingest")

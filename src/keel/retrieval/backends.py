@@ -6,9 +6,10 @@
 * Postgres: a pgvector table with an HNSW index (cosine) and a ``tsvector`` table with a GIN
   index (``ts_rank_cd``).
 
-Both carry ``acl_id``, ``added`` and ``removed`` on every row, and every query filters on them
-in its ``WHERE`` clause: a chunk outside the caller's groups or the current version is never
-a candidate, not merely dropped afterwards.
+Every query filters on the chunk's ACL set and version range in its own ``WHERE`` clause (the
+vector tables carry ``acl_id``, ``added`` and ``removed``; SQLite's keyword query joins
+``retrieval_chunks`` for them): a chunk outside the caller's groups or the current version
+is never a candidate, not merely dropped afterwards.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from sqlalchemy.engine import Connection
 
 from keel.retrieval.tables import LIVE
+from keel.retrieval.vector_cache import VectorCache
 
 Row = tuple[int, int, int, str]  # chunk id, acl id, added version, text for the keyword index
 
@@ -49,16 +51,19 @@ def _marks(values: Sequence[Any], mark: str) -> str:
 
 
 class SQLiteBackend:
+    def __init__(self, cache: VectorCache | None = None) -> None:
+        self._cache = cache
+
     def create_tables(self, conn: Connection, cid: int, dim: int) -> None:
+        # Vectors are unit length, so L2 ranks exactly as cosine does, and sqlite-vec's L2
+        # kernel is the faster of the two.
         conn.exec_driver_sql(
             f"CREATE VIRTUAL TABLE IF NOT EXISTS retrieval_vec_{cid} USING vec0("
-            f"acl_id integer, added integer, removed integer, "
-            f"embedding float[{dim}] distance_metric=cosine)"
+            f"acl_id integer, added integer, removed integer, embedding float[{dim}])"
         )
         conn.exec_driver_sql(
             f"CREATE VIRTUAL TABLE IF NOT EXISTS retrieval_fts_{cid} USING fts5("
-            "text, acl_id UNINDEXED, added UNINDEXED, removed UNINDEXED, "
-            "tokenize='porter unicode61')"
+            "text, tokenize='porter unicode61')"
         )
 
     def add(self, conn: Connection, cid: int, rows: Sequence[Row], vectors: np.ndarray) -> None:
@@ -69,31 +74,36 @@ class SQLiteBackend:
             [(r[0], r[1], r[2], LIVE, vec[i].tobytes()) for i, r in enumerate(rows)],
         )
         conn.exec_driver_sql(
-            f"INSERT INTO retrieval_fts_{cid}(rowid, text, acl_id, added, removed) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [(r[0], r[3], r[1], r[2], LIVE) for r in rows],
+            f"INSERT INTO retrieval_fts_{cid}(rowid, text) VALUES (?, ?)",
+            [(r[0], r[3]) for r in rows],
         )
 
     def remove(self, conn: Connection, cid: int, ids: Sequence[int], version: int) -> None:
+        # the keyword index is filtered through retrieval_chunks, which the caller updates
         for start in range(0, len(ids), 500):
             part = list(ids[start : start + 500])
-            for table in (f"retrieval_vec_{cid}", f"retrieval_fts_{cid}"):
-                conn.exec_driver_sql(
-                    f"UPDATE {table} SET removed = ? WHERE rowid IN ({_marks(part, '?')})",
-                    (version, *part),
-                )
+            conn.exec_driver_sql(
+                f"UPDATE retrieval_vec_{cid} SET removed = ? WHERE rowid IN ({_marks(part, '?')})",
+                (version, *part),
+            )
 
     def purge_after(self, conn: Connection, cid: int, version: int) -> None:
-        for table in (f"retrieval_vec_{cid}", f"retrieval_fts_{cid}"):
-            conn.exec_driver_sql(f"DELETE FROM {table} WHERE added > ?", (version,))
-            conn.exec_driver_sql(
-                f"UPDATE {table} SET removed = ? WHERE removed > ? AND removed < ?",
-                (LIVE, version, LIVE),
-            )
+        conn.exec_driver_sql(
+            f"DELETE FROM retrieval_fts_{cid} WHERE rowid IN "
+            "(SELECT id FROM retrieval_chunks WHERE collection_id = ? AND added_version > ?)",
+            (cid, version),
+        )
+        conn.exec_driver_sql(f"DELETE FROM retrieval_vec_{cid} WHERE added > ?", (version,))
+        conn.exec_driver_sql(
+            f"UPDATE retrieval_vec_{cid} SET removed = ? WHERE removed > ? AND removed < ?",
+            (LIVE, version, LIVE),
+        )
 
     def knn(
         self, conn: Connection, cid: int, vector: np.ndarray, k: int, acl: Sequence[int], v: int
     ) -> list[tuple[int, float]]:
+        if self._cache is not None:
+            return self._cache.knn(conn, cid, vector, k, acl, v)
         sql = (
             f"SELECT rowid, distance FROM retrieval_vec_{cid} WHERE embedding MATCH ? AND k = ? "
             f"AND acl_id IN ({_marks(acl, '?')}) AND added <= ? AND removed > ? "
@@ -108,9 +118,10 @@ class SQLiteBackend:
     ) -> list[tuple[int, float]]:
         query = " OR ".join(f'"{term}"' for term in terms)
         sql = (
-            f"SELECT rowid, bm25(retrieval_fts_{cid}) AS score FROM retrieval_fts_{cid} "
-            f"WHERE retrieval_fts_{cid} MATCH ? AND acl_id IN ({_marks(acl, '?')}) "
-            "AND added <= ? AND removed > ? ORDER BY score LIMIT ?"
+            f"SELECT f.rowid, bm25(retrieval_fts_{cid}) AS score FROM retrieval_fts_{cid} AS f "
+            "JOIN retrieval_chunks AS c ON c.id = f.rowid "
+            f"WHERE retrieval_fts_{cid} MATCH ? AND c.acl_id IN ({_marks(acl, '?')}) "
+            "AND c.added_version <= ? AND c.removed_version > ? ORDER BY score LIMIT ?"
         )
         rows = conn.exec_driver_sql(sql, (query, *acl, v, v, k)).all()
         return [(int(r[0]), -float(r[1])) for r in rows]

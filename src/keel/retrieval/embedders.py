@@ -87,6 +87,7 @@ class ProviderEmbedder:
         self.id = model_id
         self._registry = registry
         self._batch = batch
+        registry.model(model_id)  # an unknown provider fails here, not at the first ingest
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         model = self._registry.model(self.id)

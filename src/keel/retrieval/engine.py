@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from keel.core.errors import ConfigError
 from keel.retrieval.backends import Backend, PostgresBackend, SQLiteBackend
+from keel.retrieval.vector_cache import VectorCache
 
 
 def _sqlite_module() -> Any:
@@ -37,7 +38,7 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute(f"PRAGMA {pragma}")
 
 
-def open_engine(url: str) -> tuple[Engine, Backend]:
+def open_engine(url: str, *, vector_cache: bool = True) -> tuple[Engine, Backend]:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -50,7 +51,7 @@ def open_engine(url: str) -> tuple[Engine, Backend]:
             connect_args={"check_same_thread": False},
         )
         sa.event.listen(engine, "connect", _on_connect)
-        return engine, SQLiteBackend()
+        return engine, SQLiteBackend(VectorCache() if vector_cache else None)
     if backend == "postgresql":
         engine = sa.create_engine(
             parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True, pool_size=5

@@ -70,8 +70,8 @@ def _now() -> dt.datetime:
 class RetrievalIndex:
     """One retrieval database. Thread-safe: every call checks out its own connection."""
 
-    def __init__(self, url: str) -> None:
-        self.engine, self.backend = open_engine(url)
+    def __init__(self, url: str, *, vector_cache: bool = True) -> None:
+        self.engine, self.backend = open_engine(url, vector_cache=vector_cache)
         metadata.create_all(self.engine)
 
     def close(self) -> None:
@@ -243,8 +243,8 @@ class RetrievalIndex:
                 self.backend.create_tables(conn, cid, dim)
                 conn.execute(collections.update().where(collections.c.id == cid).values(dim=dim))
             self._remove(conn, cid, list(change.removed), v, bool(found.dim))
-            for document in change.added:
-                self._add(conn, cid, document, v)
+            if change.added:
+                self._add_all(conn, cid, change.added, v)
             conn.execute(
                 versions.insert().values(
                     collection_id=cid,
@@ -283,53 +283,77 @@ class RetrievalIndex:
                 documents.update().where(documents.c.id.in_(part)).values(removed_version=v)
             )
 
-    def _add(self, conn: Connection, cid: int, document: NewDocument, v: int) -> None:
-        acl_id = self.acl_id(conn, document.groups)
-        doc_id = conn.execute(
-            documents.insert()
-            .values(
-                collection_id=cid,
-                source=document.source,
-                content_hash=document.content_hash,
-                exact_hash=document.exact_hash,
-                simhash=document.simhash,
-                groups=list(document.groups),
-                meta=document.metadata,
-                acl_id=acl_id,
-                added_version=v,
-                removed_version=LIVE,
-                modified_at=document.modified_at,
-            )
-            .returning(documents.c.id)
-        ).scalar_one()
-        if not document.chunks:
-            return
-        ids = (
-            conn.execute(
-                chunks.insert().returning(chunks.c.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "collection_id": cid,
-                        "document_id": doc_id,
-                        "ordinal": n,
-                        "heading": heading,
-                        "text": text,
-                        "tokens": tokens,
-                        "acl_id": acl_id,
-                        "added_version": v,
-                        "removed_version": LIVE,
-                    }
-                    for n, (heading, text, tokens) in enumerate(document.chunks)
-                ],
-            )
-            .scalars()
-            .all()
-        )
-        rows: list[Row] = [
-            (int(i), acl_id, v, f"{h}\n{t}" if h else t)
-            for i, (h, t, _) in zip(ids, document.chunks, strict=True)
+    def _add_all(self, conn: Connection, cid: int, added: list[NewDocument], v: int) -> None:
+        """Insert documents, chunks, vectors and keyword rows in a few batched statements."""
+        acl_cache: dict[tuple[str, ...], int] = {}
+        acl_of = [
+            acl_cache.setdefault(d.groups, self.acl_id(conn, d.groups))
+            if d.groups not in acl_cache
+            else acl_cache[d.groups]
+            for d in added
         ]
-        self.backend.add(conn, cid, rows, document.vectors)
+        for start in range(0, len(added), 2000):
+            part, acl_part = added[start : start + 2000], acl_of[start : start + 2000]
+            doc_ids = self._insert_documents(conn, cid, part, acl_part, v)
+            chunk_rows: list[dict[str, Any]] = [
+                {
+                    "collection_id": cid,
+                    "document_id": doc_id,
+                    "ordinal": n,
+                    "heading": heading,
+                    "text": text,
+                    "tokens": tokens,
+                    "acl_id": acl_id,
+                    "added_version": v,
+                    "removed_version": LIVE,
+                }
+                for doc, doc_id, acl_id in zip(part, doc_ids, acl_part, strict=True)
+                for n, (heading, text, tokens) in enumerate(doc.chunks)
+            ]
+            if not chunk_rows:
+                continue
+            ids = (
+                conn.execute(
+                    chunks.insert().returning(chunks.c.id, sort_by_parameter_order=True),
+                    chunk_rows,
+                )
+                .scalars()
+                .all()
+            )
+            rows: list[Row] = [
+                (
+                    int(i),
+                    int(r["acl_id"]),
+                    v,
+                    f"{r['heading']}\n{r['text']}" if r["heading"] else str(r["text"]),
+                )
+                for i, r in zip(ids, chunk_rows, strict=True)
+            ]
+            vectors = np.concatenate([d.vectors for d in part if d.chunks])
+            self.backend.add(conn, cid, rows, vectors)
+
+    @staticmethod
+    def _insert_documents(
+        conn: Connection, cid: int, part: list[NewDocument], acl_ids: list[int], v: int
+    ) -> list[int]:
+        values = [
+            {
+                "collection_id": cid,
+                "source": d.source,
+                "content_hash": d.content_hash,
+                "exact_hash": d.exact_hash,
+                "simhash": d.simhash,
+                "groups": list(d.groups),
+                "meta": d.metadata,
+                "acl_id": acl_id,
+                "added_version": v,
+                "removed_version": LIVE,
+                "modified_at": d.modified_at,
+            }
+            for d, acl_id in zip(part, acl_ids, strict=True)
+        ]
+        statement = documents.insert().returning(documents.c.id, sort_by_parameter_order=True)
+        return [int(i) for i in conn.execute(statement, values).scalars().all()]
 
     def acl_id(self, conn: Connection, groups: Sequence[str]) -> int:
         key = "\n".join(sorted(set(groups))) if groups else PUBLIC_ACL_KEY

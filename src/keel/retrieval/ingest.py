@@ -154,7 +154,7 @@ class Ingestor:
             "skipped": len(report.skipped),
             "duplicates": len(report.duplicates),
         }
-        change = Change(plan.added, plan.removed, stats, " ".join(map(str, roots)))
+        change = Change(plan.added, plan.removed, stats, "\n".join(map(str, roots)))
         report.version = self._index.commit(found, change, self._embedder.id)
         report.documents_added = stats["added"]
         report.documents_changed = plan.changed
@@ -219,12 +219,12 @@ class Ingestor:
         if old is not None:  # changed: the old version leaves whether or not the new one stays
             plan.removed[old.id] = (doc.source, old.content_hash)
             plan.changed += 1
-        duplicate = deduper.duplicate_of(text)
+        exact, near = normalized_hash(text), simhash(text)
+        duplicate = deduper.duplicate_of(text, exact, near)
         if duplicate is not None:
             kind, of = duplicate
             report.duplicates.append(Skipped(doc.source, f"{kind} duplicate of {of}"))
             return
-        exact, near = normalized_hash(text), simhash(text)
         deduper.add(doc.source, text, exact=exact, near=near)
         pieces = self._chunker.chunks(text, markdown=doc.markdown)
         modified = _mtime(doc.source)

@@ -19,6 +19,7 @@ from keel.retrieval.chunking import Chunker
 from keel.retrieval.embedders import EmbedderRegistry
 from keel.retrieval.index import RetrievalIndex
 from keel.retrieval.ingest import Ingestor
+from keel.retrieval.lineage import record_citations
 from keel.retrieval.rerank import build_reranker
 from keel.retrieval.sanitize import RegexSanitizer, Sanitizer
 from keel.retrieval.search import Reranker, Searcher, SearchRequest, SearchResult
@@ -41,6 +42,7 @@ class RetrievalConfig:
     chunk_tokens: int = 256
     chunk_overlap: int = 32
     sanitize_pii: bool = False
+    vector_cache: bool = True
 
 
 class RetrievalService:
@@ -55,7 +57,9 @@ class RetrievalService:
     @property
     def index(self) -> RetrievalIndex:
         if self._index is None:
-            self._index = RetrievalIndex(self.config.database_url)
+            self._index = RetrievalIndex(
+                self.config.database_url, vector_cache=self.config.vector_cache
+            )
         return self._index
 
     def ingestor(self, embedder: str | None = None, sanitizer: Sanitizer | None = None) -> Ingestor:
@@ -133,9 +137,18 @@ class RetrievalStage:
             {k: v for k, v in c.items() if k != "text"} for c in citations
         ]
         state.attributes["retrieval"] = {"collection": spec.collection, "version": result.version}
-        self._record(state, result)
+        trace_id = self._record(state, result)
+        await asyncio.to_thread(
+            record_citations,
+            self._service.index,
+            trace_id,
+            spec.collection,
+            result.version,
+            result.hits,
+        )
 
-    def _record(self, state: RunState, result: SearchResult) -> None:
+    def _record(self, state: RunState, result: SearchResult) -> str:
+        """Trace the retrieved ids and scores on the stage's span; returns the trace id."""
         span = trace.get_current_span(state.parent)
         span.set_attribute(COLLECTION, result.collection)
         span.set_attribute(INDEX_VERSION, result.version)
@@ -145,6 +158,7 @@ class RetrievalStage:
         span.set_attribute(RERANKER, self._spec.reranker)
         if state.spans is not None:
             state.spans.payload(span, "keel.output", state.attributes["citations"])
+        return format(span.get_span_context().trace_id, "032x")
 
 
 class RetrievalPlugin:

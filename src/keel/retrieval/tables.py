@@ -92,3 +92,16 @@ acl_groups = sa.Table(
     sa.Column("group_name", sa.String(200), primary_key=True),
     sa.Index("ix_retrieval_acl_groups_group", "group_name"),
 )
+
+citations = sa.Table(
+    "retrieval_citations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("trace_id", sa.String(32), nullable=False, index=True),
+    sa.Column("collection_id", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("document_id", sa.Integer, nullable=False, index=True),
+    sa.Column("chunk_id", sa.Integer, nullable=False),
+    sa.Column("rank", sa.Integer, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
