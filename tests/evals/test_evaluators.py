@@ -213,3 +213,14 @@ def test_rag_uses_the_judge_when_configured() -> None:
     rag = score(build("rag", context), "Paris", item)
     assert rag.scores == {"context_relevance": 1.0, "faithfulness": 0.5, "answer_relevance": 0.0}
     assert rag.details["rag_mode"] == "judge" and rag.details["judge_input_tokens"] > 0
+
+
+def test_embedding_similarity_ranks_paraphrases_above_unrelated_text() -> None:
+    embedding = build("embedding")
+    item = DatasetItem("a", "q", expected="the cat sat on the mat")
+    close = score(embedding, "a cat was sitting on a mat", item).scores["embedding_similarity"]
+    far = score(embedding, "stock prices fell sharply today", item).scores["embedding_similarity"]
+    same = score(embedding, "the cat sat on the mat", item).scores["embedding_similarity"]
+    assert same == pytest.approx(1.0, abs=1e-5)
+    assert close is not None and far is not None and close > 0.6 > 0.3 > far
+    assert score(embedding, "x", DatasetItem("b", "q")).scores == {"embedding_similarity": None}
