@@ -109,6 +109,9 @@ def test_label_report_hand_computed() -> None:
     b = report["labels"]["b"]
     assert b["precision"] == 0.5 and b["recall"] == 0.5 and b["f1"] == 0.5
     assert report["macro_f1"] == pytest.approx((2 / 3 + 0.5 + 1.0) / 3)
+    never = label_report([("a", "a"), ("b", "a")])  # b is never predicted: F1 0, not skipped
+    assert never["labels"]["b"]["precision"] is None and never["labels"]["b"]["f1"] == 0.0
+    assert never["macro_f1"] == pytest.approx((2 / 3 + 0) / 2)
 
 
 def test_classification_aggregates_a_run() -> None:

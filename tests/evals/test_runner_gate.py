@@ -112,6 +112,10 @@ def test_worse_prompt_fails_the_gate_and_unchanged_pipeline_passes(rt_: Runtime)
     unchanged = run(rt_, good, repeats=3, fresh=True)
     report = gate(rt_, unchanged, "base")
     assert not report.failed, report.failures()
+    same = next(m for m in report.metrics if m.metric.name == "exact")
+    assert same.comparison is not None and same.comparison.n_pairs == 40
+    if same.comparison.diff != 0:  # an undetected difference comes with a sample-size hint
+        assert same.sample_size_hint is not None and same.sample_size_hint > 40
 
     worse = run(rt_, push(rt_, WORSE), repeats=3)
     report = gate(rt_, worse, "base")

@@ -95,7 +95,7 @@ def parse_thresholds(pairs: Sequence[str]) -> dict[str, float]:
     return out
 
 
-def _hint(comparison: stats.Comparison, per_item_a: Mapping[str, list[float]]) -> int | None:
+def _hint(comparison: stats.Comparison) -> int | None:
     """Items needed to detect the observed difference (if it was not detected)."""
     if comparison.significant() or comparison.diff == 0 or comparison.effect_size is None:
         return None
@@ -132,7 +132,7 @@ def evaluate_gate(
             if comparison.significant(alpha):
                 worse = comparison.diff < 0 if metric.higher_is_better else comparison.diff > 0
                 verdicts.append(REGRESSED if worse else IMPROVED)
-            hint = _hint(comparison, a)
+            hint = _hint(comparison)
         threshold = thresholds.get(name)
         mean = estimate.get("mean")
         if threshold is not None and mean is not None:

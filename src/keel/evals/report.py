@@ -34,10 +34,13 @@ def _delta(m: MetricVerdict) -> str:
 def _row(m: MetricVerdict) -> list[str]:
     est = m.estimate
     arrow = "↑" if m.metric.higher_is_better else "↓"
-    extra = ""
+    notes = []
     if "pass_at_k" in est:
         k = est["k"]
-        extra = f"pass@{k} {_num(est['pass_at_k'])} · pass^{k} {_num(est['pass_hat_k'])}"
+        notes.append(f"pass@{k} {_num(est['pass_at_k'])} · pass^{k} {_num(est['pass_hat_k'])}")
+    if m.sample_size_hint is not None and m.comparison is not None:
+        notes.append(f"~{m.sample_size_hint} items to detect {m.comparison.diff:+.3f}")
+    extra = " · ".join(notes)
     return [
         f"{m.metric.name} {arrow}",
         _num(est.get("mean")),
@@ -57,7 +60,7 @@ def _subject(report: GateReport, quote: str = "") -> str:
     return f"{quote}{pipeline}{quote} on {quote}{dataset}{quote}"
 
 
-HEADERS = ["metric", "mean", "95% CI", "items", "Δ vs baseline", "threshold", "status", "pass@k"]
+HEADERS = ["metric", "mean", "95% CI", "items", "Δ vs baseline", "threshold", "status", "notes"]
 
 
 def table(report: GateReport) -> Table:
