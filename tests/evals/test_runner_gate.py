@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,50 @@ def test_bad_requests_are_clear_errors(rt_: Runtime) -> None:
     with pytest.raises(NotFoundError) as info2:
         service.resolve_baseline(rt_.store, rt_.catalog, "production", "quiz", "quiz")
     assert info2.value.code == "baseline_not_found"
+
+
+def test_concurrency_is_bounded(tmp_path: Path) -> None:
+    in_flight, peak = [0], [0]
+
+    async def slow(messages: Sequence[Message], params: GenerationParams) -> str:
+        in_flight[0] += 1
+        peak[0] = max(peak[0], in_flight[0])
+        await asyncio.sleep(0.01)
+        in_flight[0] -= 1
+        return "ok"
+
+    provider = TestingProvider()
+    provider.function("quiz", slow)
+    registry = ProviderRegistry([ProviderPlugin("testing", lambda name, options: provider)])
+    rt = Runtime(KeelSettings(home=tmp_path / "home"), registry=registry)
+    try:
+        items = [DatasetItem(f"i{i}", {"question": f"q{i}"}) for i in range(30)]
+        rt.store.datasets.create_version("quiz", items, source="test")
+        result = run(rt, push(rt, GOOD), evaluators=("latency",), concurrency=3)
+        assert peak[0] == 3 and result.summary["trials"] == 30
+    finally:
+        asyncio.run(rt.aclose())
+
+
+def test_judge_tokens_and_cost_add_up_in_the_run_summary(tmp_path: Path, quiz: Quiz) -> None:
+    from keel.core.usage import Price
+
+    provider = TestingProvider(price=Price.of(3, 15))
+    provider.function("quiz", quiz)
+    provider.function("judge", lambda messages, params: '{"score": 5, "reason": "fine"}')
+    registry = ProviderRegistry([ProviderPlugin("testing", lambda name, options: provider)])
+    rt = Runtime(KeelSettings(home=tmp_path / "home"), registry=registry)
+    try:
+        items = [DatasetItem(f"i{i}", {"question": f"q{i}"}, expected=f"a{i}") for i in range(5)]
+        rt.store.datasets.create_version("quiz", items, source="test")
+        result = run(rt, push(rt, GOOD), evaluators=("judge:model=testing:judge",), repeats=2)
+        trials = rt.store.eval_runs.results(result.run_id)
+        per_trial = [Decimal(t.details["judge_cost_usd"]) for t in trials]
+        assert all(c > 0 for c in per_trial)
+        assert Decimal(result.summary["judge_cost_usd"]) == sum(per_trial)
+        assert result.summary["judge_tokens"] == sum(
+            t.details["judge_input_tokens"] + t.details["judge_output_tokens"] for t in trials
+        )
+        assert result.summary["metrics"]["judge"]["mean"] == 1.0
+    finally:
+        asyncio.run(rt.aclose())
