@@ -11,6 +11,7 @@ from keel import __version__
 from keel.runtime import Runtime
 from keel.server.correlation import CorrelationMiddleware
 from keel.server.errors import install_error_handlers
+from keel.server.routes import evals as eval_routes
 from keel.server.routes import health, invoke, pipelines, traces
 from keel.settings import KeelSettings
 
@@ -40,4 +41,5 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
     install_error_handlers(app)
     for module in (health, invoke, pipelines, traces):
         app.include_router(module.router)
+    app.include_router(eval_routes.router)
     return app
