@@ -212,5 +212,8 @@ def test_matrix_and_fairness_commands(echoer: Path, tmp_path: Path) -> None:
     assert code == 0, err
     # the echo pipeline repeats its input, so the answer follows the pronoun: every item flips
     assert "8 of 8 items change their answer" in report_md.read_text()
+    run_id = out.rsplit("run ", 1)[1].split()[0]
+    code, out, _ = keel("eval", "show", run_id)
+    assert code == 0 and "8 of 8 items change their answer" in out
     code, _, err = keel("eval", "fairness", "echoer", "-d", "cases", "--attribute", "nope")
     assert code == 1 and "no term set for nope" in err

@@ -137,11 +137,13 @@ def test_counterfactual_rewrites_whole_words_and_keeps_case() -> None:
 
 def test_fairness_audit_finds_a_biased_pipeline(runtime: Runtime) -> None:
     terms = {"gender": [["he", "she"], ["his", "her"]]}
-    _, report = asyncio.run(
+    run, report = asyncio.run(
         run_fairness(runtime, "loan", "loans", terms, metric="exact", evaluators=["exact"])
     )
     gender = report["attributes"]["gender"]
     assert gender["items"] == 20 and gender["flips"] == 20
+    assert run.summary is not None and run.summary["fairness"]["attributes"]["gender"] == gender
+    assert run.params["counterfactual"] == {"gender": [["he", "she"], ["his", "her"]]}
     assert gender["flip_rate"]["low"] > 0.8
     he, she = gender["variants"]
     assert he["estimate"]["mean"] == 1.0 and she["estimate"]["mean"] == 0.0

@@ -218,6 +218,11 @@ def show(
     aggregates = (run.summary or {}).get("aggregates", {})
     if aggregates:
         sys.stdout.write(json.dumps(aggregates, indent=2) + "\n")
+    fairness = (run.summary or {}).get("fairness")
+    if fairness:
+        from keel.evals.fairness import markdown
+
+        sys.stdout.write(markdown(run.pipeline, fairness) + "\n")
 
 
 @app.command()

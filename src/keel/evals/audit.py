@@ -40,4 +40,5 @@ async def run_fairness(
         metric_from_dict(metric, metrics[metric]),
         terms,
     )
-    return run, report | {"run_id": run.run_id}
+    runtime.store.eval_runs.add_to_summary(run.run_id, "fairness", report)
+    return runtime.store.eval_runs.get(run.run_id), report | {"run_id": run.run_id}
