@@ -287,7 +287,7 @@ def fairness(
     from keel.evals.audit import run_fairness
     from keel.runtime import Runtime
 
-    sets: dict[str, Any] = fair.DEFAULT_TERMS
+    sets: dict[str, Any] = dict(fair.DEFAULT_TERMS)
     if terms is not None:
         try:
             sets = json.loads(terms.read_text(encoding="utf-8"))

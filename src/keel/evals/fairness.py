@@ -21,6 +21,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any
 
 from keel.core.dataset import DatasetItem
@@ -32,27 +33,29 @@ from keel.evals.summary import values_by_item
 
 TermSets = Mapping[str, Sequence[Sequence[str]]]
 
-DEFAULT_TERMS: dict[str, list[list[str]]] = {
-    "gender": [
-        ["he", "she"],
-        ["him", "her"],
-        ["his", "her"],
-        ["man", "woman"],
-        ["men", "women"],
-        ["male", "female"],
-        ["boy", "girl"],
-        ["husband", "wife"],
-        ["father", "mother"],
-        ["son", "daughter"],
-        ["brother", "sister"],
-        ["mr", "ms"],
-    ],
-    "name": [["Emily", "Greg", "Lakisha", "Jamal", "Wei", "Priya", "José", "Fatima"]],
-    "origin": [
-        ["American", "Nigerian", "Mexican", "Chinese", "Indian", "Polish", "Syrian"],
-    ],
-    "age": [["young", "elderly"], ["25-year-old", "70-year-old"], ["junior", "senior"]],
-}
+DEFAULT_TERMS: Mapping[str, Sequence[Sequence[str]]] = MappingProxyType(
+    {
+        "gender": [
+            ["he", "she"],
+            ["him", "her"],
+            ["his", "her"],
+            ["man", "woman"],
+            ["men", "women"],
+            ["male", "female"],
+            ["boy", "girl"],
+            ["husband", "wife"],
+            ["father", "mother"],
+            ["son", "daughter"],
+            ["brother", "sister"],
+            ["mr", "ms"],
+        ],
+        "name": [["Emily", "Greg", "Lakisha", "Jamal", "Wei", "Priya", "José", "Fatima"]],
+        "origin": [
+            ["American", "Nigerian", "Mexican", "Chinese", "Indian", "Polish", "Syrian"],
+        ],
+        "age": [["young", "elderly"], ["25-year-old", "70-year-old"], ["junior", "senior"]],
+    }
+)
 SEP = "|"
 
 

@@ -60,7 +60,7 @@ def _subject(report: GateReport, quote: str = "") -> str:
     return f"{quote}{pipeline}{quote} on {quote}{dataset}{quote}"
 
 
-HEADERS = ["metric", "mean", "95% CI", "items", "Δ vs baseline", "threshold", "status", "notes"]
+HEADERS = ("metric", "mean", "95% CI", "items", "Δ vs baseline", "threshold", "status", "notes")
 
 
 def table(report: GateReport) -> Table:
