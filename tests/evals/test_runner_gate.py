@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -240,3 +241,29 @@ def test_judge_tokens_and_cost_add_up_in_the_run_summary(tmp_path: Path, quiz: Q
         assert result.summary["metrics"]["judge"]["mean"] == 1.0
     finally:
         asyncio.run(rt.aclose())
+
+
+def test_latency_regressions_are_reported_but_gated_only_by_thresholds(rt_: Runtime) -> None:
+    from keel.evals.gate import evaluate_gate
+
+    good = push(rt_, GOOD)
+    base = run(rt_, good, evaluators=("exact", "latency"))
+    slow = run(rt_, good, evaluators=("exact", "latency"), fresh=True)
+    fast_results = rt_.store.eval_runs.results(base.run_id)
+    slow_results = [
+        replace(r, scores={**r.scores, "latency_ms": (r.scores["latency_ms"] or 0) + 50})
+        for r in rt_.store.eval_runs.results(slow.run_id)
+    ]
+    summary = dict(slow.summary or {})
+    summary["metrics"] = dict(summary["metrics"])
+    summary["metrics"]["latency_ms"] = dict(summary["metrics"]["latency_ms"], mean=60.0)
+    slowed = replace(slow, summary=summary)
+    report = evaluate_gate(slowed, slow_results, base, fast_results, resamples=500)
+    latency = next(m for m in report.metrics if m.metric.name == "latency_ms")
+    assert latency.status == "regressed (not gated)" and not latency.failed
+    strict = evaluate_gate(
+        slowed, slow_results, base, fast_results, thresholds={"latency_ms": 30}, resamples=500
+    )
+    assert (
+        strict.failed and "latency_ms regressed (not gated), above_threshold" in strict.failures()
+    )

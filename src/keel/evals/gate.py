@@ -2,8 +2,9 @@
 
 A metric *regresses* when the paired comparison on the items both runs share is significant
 at ``alpha`` and points the worse way (lower for higher-is-better metrics). A metric *fails
-its threshold* when its mean is on the wrong side of the threshold. The gate fails when any
-gated metric does either.
+its threshold* when its mean is on the wrong side of the threshold. The gate fails when a
+metric fails its threshold, or regresses and is gated (quality metrics are; latency and cost
+are reported, and gated only through thresholds).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ PASS = "pass"  # noqa: S105 (a verdict, not a password)
 REGRESSED = "regressed"
 IMPROVED = "improved"
 BELOW_THRESHOLD = "below_threshold"
+ABOVE_THRESHOLD = "above_threshold"  # for lower-is-better metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +38,18 @@ class MetricVerdict:
 
     @property
     def failed(self) -> bool:
-        return REGRESSED in self.verdicts or BELOW_THRESHOLD in self.verdicts
+        regressed = REGRESSED in self.verdicts and self.metric.gated
+        return regressed or BELOW_THRESHOLD in self.verdicts or ABOVE_THRESHOLD in self.verdicts
 
     @property
     def status(self) -> str:
-        return ", ".join(self.verdicts) if self.verdicts else PASS
+        if not self.verdicts:
+            return PASS
+        shown = [
+            f"{v} (not gated)" if v == REGRESSED and not self.metric.gated else v
+            for v in self.verdicts
+        ]
+        return ", ".join(shown)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -138,7 +147,7 @@ def evaluate_gate(
         if threshold is not None and mean is not None:
             below = mean < threshold if metric.higher_is_better else mean > threshold
             if below:
-                verdicts.append(BELOW_THRESHOLD)
+                verdicts.append(BELOW_THRESHOLD if metric.higher_is_better else ABOVE_THRESHOLD)
         report.metrics.append(
             MetricVerdict(metric, estimate, comparison, threshold, tuple(verdicts), hint)
         )
