@@ -104,6 +104,15 @@ def test_compare_uses_only_shared_items() -> None:
     assert result.n_pairs == 1 and result.diff == 1.0
 
 
+def test_holm_adjustment_hand_computed() -> None:
+    # sorted: a 0.01*3 = 0.03; c 0.03*2 = 0.06; b max(0.06, 0.04*1) = 0.06
+    assert s.holm({"a": 0.01, "b": 0.04, "c": 0.03}) == pytest.approx(
+        {"a": 0.03, "b": 0.06, "c": 0.06}
+    )
+    assert s.holm({"x": 0.7, "y": 0.9}) == {"x": 1.0, "y": 1.0}
+    assert s.holm({}) == {}
+
+
 def test_sample_size_hint() -> None:
     # (1.959964 + 0.841621)^2 * (0.2 / 0.05)^2 = 125.6 -> 126
     assert s.sample_size(0.05, 0.2) == 126

@@ -28,7 +28,10 @@ def _delta(m: MetricVerdict) -> str:
     if c is None or c.n_pairs == 0:
         return "-"
     interval = f" [{_num(c.low)}, {_num(c.high)}]" if c.low is not None else ""
-    return f"{c.diff:+.3f}{interval} p={c.p_value:.3g}"
+    adjusted = ""
+    if m.adjusted_p is not None and m.adjusted_p != c.p_value:
+        adjusted = f" (Holm {m.adjusted_p:.3g})"
+    return f"{c.diff:+.3f}{interval} p={c.p_value:.3g}{adjusted}"
 
 
 def _row(m: MetricVerdict) -> list[str]:
