@@ -46,6 +46,7 @@ test: lint ## Lint, then every test tier (unit and integration)
 bench: install ## Benchmarks; each prints its figures
 	$(BIN)/python bench/runner.py
 	$(BIN)/python bench/http_clients.py
+	$(BIN)/python bench/evals.py
 
 LITELLM_VENV := .venv-bench-litellm
 

@@ -5,8 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from keel.core.dataset import DatasetFormatError, content_hash, parse_csv, parse_file, parse_jsonl
+from keel.core.dataset import (
+    DatasetFormatError,
+    DatasetItem,
+    content_hash,
+    parse_csv,
+    parse_file,
+    parse_jsonl,
+)
 from keel.core.errors import InvalidInputError
 
 
@@ -102,3 +111,34 @@ def test_content_hash_follows_content_and_order() -> None:
     b = parse_jsonl('{"input": 1}\n{"input": 2}')
     assert content_hash(a) == content_hash(b)
     assert content_hash(a) != content_hash(list(reversed(a)))
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_items = st.lists(
+    st.builds(
+        DatasetItem,
+        item_id=st.text(
+            alphabet=st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=12
+        ),
+        input=_json.filter(lambda v: v is not None),
+        expected=_json,
+        label=st.none() | st.text(max_size=10),
+        tags=st.lists(st.text(max_size=6), max_size=3).map(tuple),
+        metadata=st.dictionaries(st.text(max_size=6), _json, max_size=3),
+    ),
+    min_size=1,
+    max_size=6,
+    unique_by=lambda item: item.item_id,
+)
+
+
+@given(_items)
+def test_export_then_import_round_trips(items: list[DatasetItem]) -> None:
+    text = "".join(json.dumps(item.to_dict(), ensure_ascii=False) + "\n" for item in items)
+    assert parse_jsonl(text) == items

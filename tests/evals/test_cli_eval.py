@@ -159,3 +159,61 @@ def test_list_and_show(echoer: Path) -> None:
     assert [r["run_id"] for r in json.loads(out)] == [run_id]
     code, out, _ = keel("eval", "show", run_id[:8])
     assert code == 0 and run_id in out
+
+
+def test_matrix_and_fairness_commands(echoer: Path, tmp_path: Path) -> None:
+    first = keel("pipelines", "push", str(echoer))[1].split("echoer@")[1].split()[0]
+    spec = echoer / "pipeline.yaml"
+    spec.write_text(spec.read_text().replace('user: "{{ text }}"', 'user: "Summary: {{ text }}"'))
+    second = keel("pipelines", "push", str(echoer))[1].split("echoer@")[1].split()[0]
+    code, out, err = keel(
+        "eval",
+        "matrix",
+        f"echoer@{second}",
+        f"echoer@{first}",
+        "-d",
+        "cases",
+        "--metric",
+        "exact",
+        "-e",
+        "exact",
+        "--json",
+    )
+    assert code == 0, err
+    cells = json.loads(out)
+    assert [c["version"][:12] for c in cells] == [first[:12], second[:12]]
+    assert cells[1]["worse_than_best"] is True
+
+    rows = [
+        {"id": f"p{i}", "input": {"text": f"he paid {i}"}, "expected": f"he paid {i}"}
+        for i in range(8)
+    ]
+    people = tmp_path / "people.jsonl"
+    people.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert keel("datasets", "import", "people", str(people))[0] == 0
+    terms = tmp_path / "terms.json"
+    terms.write_text(json.dumps({"gender": [["he", "she"]]}))
+    report_md = tmp_path / "fair.md"
+    code, out, err = keel(
+        "eval",
+        "fairness",
+        f"echoer@{first}",
+        "-d",
+        "people",
+        "--terms",
+        str(terms),
+        "--metric",
+        "exact",
+        "-e",
+        "exact",
+        "--markdown",
+        str(report_md),
+    )
+    assert code == 0, err
+    # the echo pipeline repeats its input, so the answer follows the pronoun: every item flips
+    assert "8 of 8 items change their answer" in report_md.read_text()
+    run_id = out.rsplit("run ", 1)[1].split()[0]
+    code, out, _ = keel("eval", "show", run_id)
+    assert code == 0 and "8 of 8 items change their answer" in out
+    code, _, err = keel("eval", "fairness", "echoer", "-d", "cases", "--attribute", "nope")
+    assert code == 1 and "no term set for nope" in err

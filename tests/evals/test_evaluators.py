@@ -109,6 +109,9 @@ def test_label_report_hand_computed() -> None:
     b = report["labels"]["b"]
     assert b["precision"] == 0.5 and b["recall"] == 0.5 and b["f1"] == 0.5
     assert report["macro_f1"] == pytest.approx((2 / 3 + 0.5 + 1.0) / 3)
+    never = label_report([("a", "a"), ("b", "a")])  # b is never predicted: F1 0, not skipped
+    assert never["labels"]["b"]["precision"] is None and never["labels"]["b"]["f1"] == 0.0
+    assert never["macro_f1"] == pytest.approx((2 / 3 + 0) / 2)
 
 
 def test_classification_aggregates_a_run() -> None:
@@ -213,3 +216,14 @@ def test_rag_uses_the_judge_when_configured() -> None:
     rag = score(build("rag", context), "Paris", item)
     assert rag.scores == {"context_relevance": 1.0, "faithfulness": 0.5, "answer_relevance": 0.0}
     assert rag.details["rag_mode"] == "judge" and rag.details["judge_input_tokens"] > 0
+
+
+def test_embedding_similarity_ranks_paraphrases_above_unrelated_text() -> None:
+    embedding = build("embedding")
+    item = DatasetItem("a", "q", expected="the cat sat on the mat")
+    close = score(embedding, "a cat was sitting on a mat", item).scores["embedding_similarity"]
+    far = score(embedding, "stock prices fell sharply today", item).scores["embedding_similarity"]
+    same = score(embedding, "the cat sat on the mat", item).scores["embedding_similarity"]
+    assert same == pytest.approx(1.0, abs=1e-5)
+    assert close is not None and far is not None and close > 0.6 > 0.3 > far
+    assert score(embedding, "x", DatasetItem("b", "q")).scores == {"embedding_similarity": None}

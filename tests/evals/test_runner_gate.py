@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +114,10 @@ def test_worse_prompt_fails_the_gate_and_unchanged_pipeline_passes(rt_: Runtime)
     unchanged = run(rt_, good, repeats=3, fresh=True)
     report = gate(rt_, unchanged, "base")
     assert not report.failed, report.failures()
+    same = next(m for m in report.metrics if m.metric.name == "exact")
+    assert same.comparison is not None and same.comparison.n_pairs == 40
+    if same.comparison.diff != 0:  # an undetected difference comes with a sample-size hint
+        assert same.sample_size_hint is not None and same.sample_size_hint > 40
 
     worse = run(rt_, push(rt_, WORSE), repeats=3)
     report = gate(rt_, worse, "base")
@@ -188,3 +194,76 @@ def test_bad_requests_are_clear_errors(rt_: Runtime) -> None:
     with pytest.raises(NotFoundError) as info2:
         service.resolve_baseline(rt_.store, rt_.catalog, "production", "quiz", "quiz")
     assert info2.value.code == "baseline_not_found"
+
+
+def test_concurrency_is_bounded(tmp_path: Path) -> None:
+    in_flight, peak = [0], [0]
+
+    async def slow(messages: Sequence[Message], params: GenerationParams) -> str:
+        in_flight[0] += 1
+        peak[0] = max(peak[0], in_flight[0])
+        await asyncio.sleep(0.01)
+        in_flight[0] -= 1
+        return "ok"
+
+    provider = TestingProvider()
+    provider.function("quiz", slow)
+    registry = ProviderRegistry([ProviderPlugin("testing", lambda name, options: provider)])
+    rt = Runtime(KeelSettings(home=tmp_path / "home"), registry=registry)
+    try:
+        items = [DatasetItem(f"i{i}", {"question": f"q{i}"}) for i in range(30)]
+        rt.store.datasets.create_version("quiz", items, source="test")
+        result = run(rt, push(rt, GOOD), evaluators=("latency",), concurrency=3)
+        assert peak[0] == 3 and result.summary["trials"] == 30
+    finally:
+        asyncio.run(rt.aclose())
+
+
+def test_judge_tokens_and_cost_add_up_in_the_run_summary(tmp_path: Path, quiz: Quiz) -> None:
+    from keel.core.usage import Price
+
+    provider = TestingProvider(price=Price.of(3, 15))
+    provider.function("quiz", quiz)
+    provider.function("judge", lambda messages, params: '{"score": 5, "reason": "fine"}')
+    registry = ProviderRegistry([ProviderPlugin("testing", lambda name, options: provider)])
+    rt = Runtime(KeelSettings(home=tmp_path / "home"), registry=registry)
+    try:
+        items = [DatasetItem(f"i{i}", {"question": f"q{i}"}, expected=f"a{i}") for i in range(5)]
+        rt.store.datasets.create_version("quiz", items, source="test")
+        result = run(rt, push(rt, GOOD), evaluators=("judge:model=testing:judge",), repeats=2)
+        trials = rt.store.eval_runs.results(result.run_id)
+        per_trial = [Decimal(t.details["judge_cost_usd"]) for t in trials]
+        assert all(c > 0 for c in per_trial)
+        assert Decimal(result.summary["judge_cost_usd"]) == sum(per_trial)
+        assert result.summary["judge_tokens"] == sum(
+            t.details["judge_input_tokens"] + t.details["judge_output_tokens"] for t in trials
+        )
+        assert result.summary["metrics"]["judge"]["mean"] == 1.0
+    finally:
+        asyncio.run(rt.aclose())
+
+
+def test_latency_regressions_are_reported_but_gated_only_by_thresholds(rt_: Runtime) -> None:
+    from keel.evals.gate import evaluate_gate
+
+    good = push(rt_, GOOD)
+    base = run(rt_, good, evaluators=("exact", "latency"))
+    slow = run(rt_, good, evaluators=("exact", "latency"), fresh=True)
+    fast_results = rt_.store.eval_runs.results(base.run_id)
+    slow_results = [
+        replace(r, scores={**r.scores, "latency_ms": (r.scores["latency_ms"] or 0) + 50})
+        for r in rt_.store.eval_runs.results(slow.run_id)
+    ]
+    summary = dict(slow.summary or {})
+    summary["metrics"] = dict(summary["metrics"])
+    summary["metrics"]["latency_ms"] = dict(summary["metrics"]["latency_ms"], mean=60.0)
+    slowed = replace(slow, summary=summary)
+    report = evaluate_gate(slowed, slow_results, base, fast_results, resamples=500)
+    latency = next(m for m in report.metrics if m.metric.name == "latency_ms")
+    assert latency.status == "regressed (not gated)" and not latency.failed
+    strict = evaluate_gate(
+        slowed, slow_results, base, fast_results, thresholds={"latency_ms": 30}, resamples=500
+    )
+    assert (
+        strict.failed and "latency_ms regressed (not gated), above_threshold" in strict.failures()
+    )

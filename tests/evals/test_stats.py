@@ -104,6 +104,15 @@ def test_compare_uses_only_shared_items() -> None:
     assert result.n_pairs == 1 and result.diff == 1.0
 
 
+def test_holm_adjustment_hand_computed() -> None:
+    # sorted: a 0.01*3 = 0.03; c 0.03*2 = 0.06; b max(0.06, 0.04*1) = 0.06
+    assert s.holm({"a": 0.01, "b": 0.04, "c": 0.03}) == pytest.approx(
+        {"a": 0.03, "b": 0.06, "c": 0.06}
+    )
+    assert s.holm({"x": 0.7, "y": 0.9}) == {"x": 1.0, "y": 1.0}
+    assert s.holm({}) == {}
+
+
 def test_sample_size_hint() -> None:
     # (1.959964 + 0.841621)^2 * (0.2 / 0.05)^2 = 125.6 -> 126
     assert s.sample_size(0.05, 0.2) == 126
@@ -186,3 +195,20 @@ def test_paired_test_has_power_against_a_real_difference() -> None:
     # sd of differences ~0.141, delta 0.1, n 30: power ~0.93
     assert _coverage(rejections) > 0.8
     assert not math.isnan(s.sample_size(0.1, 0.141) or math.nan)
+
+
+def test_holm_keeps_the_family_false_alarm_rate_with_several_metrics() -> None:
+    rng = np.random.default_rng(16)
+    any_holm, any_naive = [], []
+    for _ in range(200):
+        p_values = {}
+        for metric in ("m1", "m2", "m3"):  # three metrics, none really changed
+            a = {str(i): [float(rng.normal())] for i in range(25)}
+            b = {str(i): [float(rng.normal())] for i in range(25)}
+            p_values[metric] = s.compare(
+                a, b, resamples=499, seed=int(rng.integers(1 << 31))
+            ).p_value
+        any_naive.append(min(p_values.values()) < 0.05)
+        any_holm.append(min(s.holm(p_values).values()) < 0.05)
+    assert _coverage(any_holm) <= 0.085
+    assert _coverage(any_naive) > _coverage(any_holm)

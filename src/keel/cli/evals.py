@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -218,3 +218,142 @@ def show(
     aggregates = (run.summary or {}).get("aggregates", {})
     if aggregates:
         sys.stdout.write(json.dumps(aggregates, indent=2) + "\n")
+    fairness = (run.summary or {}).get("fairness")
+    if fairness:
+        from keel.evals.fairness import markdown
+
+        sys.stdout.write(markdown(run.pipeline, fairness) + "\n")
+
+
+@app.command()
+def matrix(
+    pipelines: list[str] = typer.Argument(..., help="Pipeline refs (e.g. prompt versions)."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="NAME or NAME@VERSION."),
+    metric: str = typer.Option(..., help="Metric to rank by, e.g. accuracy or exact."),
+    model: list[str] = typer.Option([], help="provider:model to try; repeatable."),
+    temperature: list[float] = typer.Option([], help="Temperature to try; repeatable."),
+    evaluator: list[str] = typer.Option([], "--evaluator", "-e", help="As for `eval run`."),
+    repeats: int = typer.Option(1, min=1, help="Trials per item."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Evaluate pipelines x models x temperatures on one dataset and rank them."""
+    from keel.evals.matrix import run_matrix
+    from keel.runtime import Runtime
+
+    async def go() -> list[Any]:
+        runtime = Runtime(load_settings())
+        try:
+            return await run_matrix(
+                runtime,
+                pipelines,
+                dataset,
+                models=model or [None],
+                temperatures=temperature or [None],
+                metric=metric,
+                evaluators=evaluator,
+                repeats=repeats,
+                on_cell=lambda r: stderr().print(
+                    f"[dim]cell {r.pipeline} model={r.model or '(spec)'} "
+                    f"temperature={r.temperature if r.temperature is not None else '(spec)'}[/dim]"
+                ),
+            )
+        finally:
+            await runtime.aclose()
+
+    cells = asyncio.run(go())
+    if as_json:
+        print_json([c.to_dict() for c in cells])
+        return
+    stdout().print(_matrix_table(cells, metric, dataset))
+
+
+@app.command()
+def fairness(
+    pipeline: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@LABEL."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="NAME or NAME@VERSION."),
+    terms: Path | None = typer.Option(
+        None, help='JSON term sets {"attribute": [[variant0, variant1, ...], ...]}.'
+    ),
+    attribute: list[str] = typer.Option([], help="Only these attributes of the term sets."),
+    metric: str = typer.Option("success", help="Metric compared across variants."),
+    evaluator: list[str] = typer.Option([], "--evaluator", "-e", help="As for `eval run`."),
+    repeats: int = typer.Option(1, min=1, help="Trials per variant."),
+    markdown: Path | None = typer.Option(None, help="Write the report as markdown here."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Counterfactual fairness audit: rewrite inputs across demographic terms and compare."""
+    from keel.core.errors import InvalidInputError
+    from keel.evals import fairness as fair
+    from keel.evals.audit import run_fairness
+    from keel.runtime import Runtime
+
+    sets: dict[str, Any] = dict(fair.DEFAULT_TERMS)
+    if terms is not None:
+        try:
+            sets = json.loads(terms.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InvalidInputError(f"cannot read term sets {str(terms)!r}: {exc}") from exc
+    if attribute:
+        missing = sorted(set(attribute) - set(sets))
+        if missing:
+            raise InvalidInputError(f"no term set for {', '.join(missing)}; have {', '.join(sets)}")
+        sets = {a: sets[a] for a in attribute}
+
+    async def go() -> dict[str, Any]:
+        runtime = Runtime(load_settings())
+        try:
+            _, report = await run_fairness(
+                runtime,
+                pipeline,
+                dataset,
+                sets,
+                metric=metric,
+                evaluators=evaluator,
+                repeats=repeats,
+            )
+            return report
+        finally:
+            await runtime.aclose()
+
+    report = asyncio.run(go())
+    text = fair.markdown(pipeline, report)
+    if markdown is not None:
+        markdown.write_text(text, encoding="utf-8")
+    if as_json:
+        print_json(report)
+    else:
+        sys.stdout.write(text + f"\nrun {report['run_id']}\n")
+
+
+def _matrix_table(cells: list[Any], metric: str, dataset: str) -> Table:
+    out = Table(
+        "#",
+        "pipeline@version",
+        "model",
+        "temp",
+        metric,
+        "95% CI",
+        "Δ vs best",
+        "cost/trial $",
+        "latency ms",
+        "run",
+        title=f"selection matrix on {dataset}",
+    )
+    for c in cells:
+        est, vs = c.estimate, c.versus_best
+        delta = "best" if vs is None else f"{vs.diff:+.3f} p={vs.p_value:.3g}"
+        if c.worse_than_best:
+            delta += " (worse)"
+        out.add_row(
+            str(c.rank),
+            f"{c.run.pipeline}@{c.run.pipeline_version[:12]}",
+            c.model or "(spec)",
+            "(spec)" if c.temperature is None else f"{c.temperature:g}",
+            f"{est['mean']:.3f}",
+            "-" if est.get("low") is None else f"[{est['low']:.3f}, {est['high']:.3f}]",
+            delta,
+            f"{c.cost_per_trial.normalize():f}",
+            "-" if c.latency_ms is None else f"{c.latency_ms:.1f}",
+            c.run.run_id,
+        )
+    return out

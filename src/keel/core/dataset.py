@@ -155,7 +155,9 @@ def check_items(source: str, rows: Iterable[tuple[int, Any]]) -> list[DatasetIte
 
 
 def _jsonl_rows(text: str) -> Iterable[tuple[int, Any]]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines break on "\n" only: str.splitlines() would also split inside strings that
+    # hold U+0085 or U+2028 written unescaped.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -28,16 +28,22 @@ def _delta(m: MetricVerdict) -> str:
     if c is None or c.n_pairs == 0:
         return "-"
     interval = f" [{_num(c.low)}, {_num(c.high)}]" if c.low is not None else ""
-    return f"{c.diff:+.3f}{interval} p={c.p_value:.3g}"
+    adjusted = ""
+    if m.adjusted_p is not None and m.adjusted_p != c.p_value:
+        adjusted = f" (Holm {m.adjusted_p:.3g})"
+    return f"{c.diff:+.3f}{interval} p={c.p_value:.3g}{adjusted}"
 
 
 def _row(m: MetricVerdict) -> list[str]:
     est = m.estimate
     arrow = "↑" if m.metric.higher_is_better else "↓"
-    extra = ""
+    notes = []
     if "pass_at_k" in est:
         k = est["k"]
-        extra = f"pass@{k} {_num(est['pass_at_k'])} · pass^{k} {_num(est['pass_hat_k'])}"
+        notes.append(f"pass@{k} {_num(est['pass_at_k'])} · pass^{k} {_num(est['pass_hat_k'])}")
+    if m.sample_size_hint is not None and m.comparison is not None:
+        notes.append(f"~{m.sample_size_hint} items to detect {m.comparison.diff:+.3f}")
+    extra = " · ".join(notes)
     return [
         f"{m.metric.name} {arrow}",
         _num(est.get("mean")),
@@ -57,7 +63,7 @@ def _subject(report: GateReport, quote: str = "") -> str:
     return f"{quote}{pipeline}{quote} on {quote}{dataset}{quote}"
 
 
-HEADERS = ["metric", "mean", "95% CI", "items", "Δ vs baseline", "threshold", "status", "pass@k"]
+HEADERS = ("metric", "mean", "95% CI", "items", "Δ vs baseline", "threshold", "status", "notes")
 
 
 def table(report: GateReport) -> Table:

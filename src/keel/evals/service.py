@@ -42,16 +42,21 @@ class RunRequest:
     timeout_s: float | None = None
     label: str | None = None
     fresh: bool = False
+    model: str | None = None
 
 
 def with_params(
     catalog: PipelineCatalog, compiled: CompiledPipeline, overrides: dict[str, Any]
 ) -> CompiledPipeline:
-    """The pipeline with model parameters overridden, pushed as its own version."""
+    """The pipeline with model parameters (and ``model`` id) overridden, pushed as its own
+    version."""
     if not overrides:
         return compiled
+    params = {k: v for k, v in overrides.items() if k != "model"}
     data = compiled.spec.model_dump(mode="json", by_alias=True)
-    data["model"]["params"] = dict(data["model"].get("params") or {}) | overrides
+    data["model"]["params"] = dict(data["model"].get("params") or {}) | params
+    if "model" in overrides:
+        data["model"]["id"] = overrides["model"]
     spec = spec_from_data(data, source=f"{compiled.name} with {overrides}")
     pushed = catalog.push(spec, created_by="eval")
     return catalog.compiled(pushed.name, pushed.version)
@@ -87,6 +92,8 @@ def plan_run(runtime: Runtime, request: RunRequest) -> EvalPlan:
         overrides["temperature"] = request.temperature
     if request.seed is not None:
         overrides["seed"] = request.seed
+    if request.model is not None:
+        overrides["model"] = request.model
     effective = with_params(runtime.catalog, compiled, overrides)
     name, number = parse_ref(request.dataset)
     dataset = runtime.store.datasets.get(name, number)

@@ -223,6 +223,19 @@ def compare(
     )
 
 
+def holm(p_values: Mapping[str, float]) -> dict[str, float]:
+    """Holm-Bonferroni adjusted p-values: comparing several metrics at once keeps the chance
+    of any false alarm at alpha (Holm 1979)."""
+    ordered = sorted(p_values.items(), key=lambda kv: kv[1])
+    m = len(ordered)
+    adjusted: dict[str, float] = {}
+    running = 0.0
+    for i, (name, p) in enumerate(ordered):
+        running = max(running, min(1.0, (m - i) * p))
+        adjusted[name] = running
+    return adjusted
+
+
 def sample_size(delta: float, sd: float, *, alpha: float = 0.05, power: float = 0.8) -> int | None:
     """Items needed for a two-sided paired test to detect a mean difference ``delta``.
 

@@ -29,7 +29,12 @@ def metrics_of(evaluators: Iterable[Evaluator]) -> dict[str, Metric]:
 
 
 def metric_from_dict(name: str, data: Mapping[str, Any]) -> Metric:
-    return Metric(name, data.get("kind", "score"), bool(data.get("higher_is_better", True)))
+    return Metric(
+        name,
+        data.get("kind", "score"),
+        bool(data.get("higher_is_better", True)),
+        gated=bool(data.get("gated", True)),
+    )
 
 
 def values_by_item(results: Iterable[TrialResult], metric: Metric) -> dict[str, list[float]]:
@@ -56,6 +61,7 @@ def _metric_summary(
     body: dict[str, Any] = est.to_dict() | {
         "kind": metric.kind,
         "higher_is_better": metric.higher_is_better,
+        "gated": metric.gated,
     }
     if metric.kind == "pass" and repeats > 1:
         pk = stats.mean_pass_k(list(per_item.values()), repeats)

@@ -15,6 +15,7 @@ from keel.server.auth import AuthMiddleware
 from keel.server.correlation import CorrelationMiddleware
 from keel.server.errors import install_error_handlers
 from keel.server.metrics import MetricsMiddleware
+from keel.server.routes import evals as eval_routes
 from keel.server.routes import health, invoke, keys, openai_api, pipelines, reviews, traces
 from keel.server.tasks import scheduled_tasks
 from keel.settings import KeelSettings
@@ -56,4 +57,5 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
     install_error_handlers(app)
     for module in (health, invoke, pipelines, traces, reviews, openai_api, keys, metrics):
         app.include_router(module.router)
+    app.include_router(eval_routes.router)
     return app

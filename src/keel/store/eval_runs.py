@@ -211,6 +211,16 @@ class EvalRunRepository:
         with self._engine.begin() as conn:
             conn.execute(sa.update(eval_runs).where(eval_runs.c.run_id == run_id).values(values))
 
+    def add_to_summary(self, run_id: str, key: str, value: Any) -> None:
+        """Attach a derived report (e.g. a fairness audit) to a finished run's summary."""
+        with self._engine.begin() as conn:
+            current = _resolve(conn, run_id).summary or {}
+            conn.execute(
+                sa.update(eval_runs)
+                .where(eval_runs.c.run_id == run_id)
+                .values(summary=current | {key: value})
+            )
+
 
 def _resolve(conn: Connection, run_id: str) -> Row[Any]:
     row = conn.execute(sa.select(eval_runs).where(eval_runs.c.run_id == run_id)).first()

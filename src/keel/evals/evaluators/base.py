@@ -33,6 +33,10 @@ class Metric:
     kind: MetricKind
     higher_is_better: bool = True
     description: str = ""
+    # Whether a significant change for the worse fails the gate. Operational metrics
+    # (latency, cost) are reported but gated only through absolute thresholds, since tiny
+    # yet "significant" slowdowns on a noisy machine should not fail CI.
+    gated: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,11 +37,11 @@ def label_report(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
         actual = sum(matrix[label].values())
         precision = tp / predicted if predicted else None
         recall = tp / actual if actual else None
-        f1 = (
-            2 * precision * recall / (precision + recall)
-            if precision is not None and recall is not None and precision + recall > 0
-            else (0.0 if precision is not None and recall is not None else None)
-        )
+        if tp == 0:  # never right: F1 is 0 (also when never predicted, as sklearn does)
+            f1: float | None = 0.0 if actual else None
+        else:
+            assert precision is not None and recall is not None
+            f1 = 2 * precision * recall / (precision + recall)
         per_label[label] = {"precision": precision, "recall": recall, "f1": f1, "support": actual}
     f1s = [v["f1"] for k, v in per_label.items() if v["support"] and v["f1"] is not None]
     accuracy = sum(matrix[t][t] for t in labels) / len(pairs) if pairs else None
@@ -60,7 +60,10 @@ class Classification:
     metrics: tuple[Metric, ...] = (Metric("accuracy", "pass", description="label == expected"),)
 
     async def evaluate(self, case: Case) -> Scored:
-        predicted = case.predicted_label or case.answer.strip()
+        if case.decision is not None:  # label pipelines: an unsure decision has no label
+            predicted = case.decision.label or NO_LABEL
+        else:
+            predicted = case.answer.strip()
         if case.item.label is None:
             return Scored({"accuracy": None}, {"predicted": predicted})
         return Scored({"accuracy": float(predicted == case.item.label)}, {"predicted": predicted})

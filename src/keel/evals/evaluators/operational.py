@@ -21,7 +21,13 @@ class Latency:
     name: str = "latency"
     version: str = "1"
     metrics: tuple[Metric, ...] = (
-        Metric("latency_ms", "score", higher_is_better=False, description="pipeline run time"),
+        Metric(
+            "latency_ms",
+            "score",
+            higher_is_better=False,
+            description="pipeline run time",
+            gated=False,
+        ),
     )
 
     async def evaluate(self, case: Case) -> Scored:
@@ -33,7 +39,13 @@ class Cost:
     name: str = "cost"
     version: str = "1"
     metrics: tuple[Metric, ...] = (
-        Metric("cost_usd", "score", higher_is_better=False, description="model cost per run"),
+        Metric(
+            "cost_usd",
+            "score",
+            higher_is_better=False,
+            description="model cost per run",
+            gated=False,
+        ),
     )
 
     async def evaluate(self, case: Case) -> Scored:

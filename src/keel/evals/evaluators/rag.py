@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from keel.core.errors import KeelError
@@ -94,11 +95,13 @@ _STOP = frozenset(
         "yes",
     ]
 )
-_QUESTIONS = {
-    "context_relevance": "How relevant are the contexts to the question?",
-    "faithfulness": "Is every claim in the answer supported by the contexts?",
-    "answer_relevance": "How directly does the answer address the question?",
-}
+_QUESTIONS = MappingProxyType(
+    {
+        "context_relevance": "How relevant are the contexts to the question?",
+        "faithfulness": "Is every claim in the answer supported by the contexts?",
+        "answer_relevance": "How directly does the answer address the question?",
+    }
+)
 METRICS = tuple(Metric(name, "score", description=q) for name, q in _QUESTIONS.items())
 
 
