@@ -41,7 +41,7 @@ DEFAULT_ENTITIES = (
     "US_SSN",
     "IP_ADDRESS",
 )
-DEFAULT_REGIONS = ("US", "GB", "DE", "FR")
+DEFAULT_REGIONS = ("US",)  # numbers in +CC international form are found for any region
 
 _EMAIL = re.compile(
     r"\b[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b"
