@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 from typer.exceptions import TyperException
 
-from keel.cli import pipelines, project, retention, review, run, serve, traces
+from keel.cli import pipelines, project, redteam, retention, review, run, serve, traces
 from keel.cli.output import stderr
 from keel.core.errors import KeelError
 
@@ -29,6 +29,7 @@ def build() -> typer.Typer:
     app.command()(serve.serve)
     app.command()(project.init)
     app.command()(project.settings)
+    app.command()(redteam.redteam)
     app.add_typer(pipelines.app, name="pipelines")
     app.add_typer(traces.app, name="traces")
     app.add_typer(project.db_app, name="db")
