@@ -43,6 +43,7 @@ test: lint ## Lint, then every test tier (unit and integration)
 
 bench: install ## Benchmarks; each prints its figures
 	$(BIN)/python bench/runner.py
+	$(BIN)/python bench/guardrails/run.py
 
 clean: ## Remove the venv and local state
 	rm -rf $(VENV) .keel .pytest_cache .mypy_cache .ruff_cache
