@@ -115,9 +115,15 @@ def test_toxicity_model_and_lexicon() -> None:
 
 
 def test_banned_topics_and_length_and_code_injection() -> None:
-    topics = scanner("banned_topics", topics={"politics": ["election", "vote", "candidate"]})
-    assert topics.scan("Who should I vote for in the election?", NONE).score >= 0.5
-    assert topics.scan("Where is my parcel?", NONE).score == 0
+    topics = scanner(
+        "banned_topics",
+        topics={"politics": "elections, voting and political parties",
+                "investing": ["which stocks should I buy", "investment advice"]},
+    )  # fmt: skip
+    verdict = topics.scan("Thanks! Also, who should I vote for in the election?", NONE)
+    assert verdict.score >= 0.5 and verdict.reason == "politics"
+    assert topics.scan("Can you recommend a stock to buy this week?", NONE).reason == "investing"
+    assert topics.scan("Where is my parcel? It was due on Monday.", NONE).score < 0.3
     assert scanner("length", max_chars=10).scan("x" * 11, NONE).score == 1
     code = scanner("code_injection")
     assert code.scan("name' OR '1'='1", NONE).score == 1
