@@ -112,6 +112,9 @@ def test_output_block_and_flag_show_on_the_trace(
     trace = client.get(f"/api/traces/{body['trace_id']}").json()
     stage = next(s for s in trace["spans"] if s["name"] == "output_guardrails")
     assert stage["attributes"]["keel.guardrail.flags"] == ["secrets"]
+    fired = client.get("/api/guardrails/stats").json()["fired"]
+    assert {"pipeline": "guarded", "rule": "secrets", "action": "flag", "count": 1} in fired
+    assert {"pipeline": "guarded", "rule": "exfiltration", "action": "block", "count": 1} in fired
 
 
 INPUT_CASES = [

@@ -16,6 +16,7 @@ from keel.core.errors import GuardrailBlocked
 from keel.core.guardrail_policy import ScannerRule
 from keel.core.messages import Message
 from keel.guardrails.actions import Vault, map_strings, redact, strings
+from keel.guardrails.stats import GuardrailStats
 from keel.guardrails.verdict import Finding, ScanContext, Scanner, Verdict
 from keel.pipeline.steps import RunState
 
@@ -66,6 +67,11 @@ def _record(span: Span, state: RunState, rule: Rule, verdict: Verdict, fired: bo
         state.spans.payload(span, "keel.output", verdict.to_dict())
 
 
+def _count(stats: GuardrailStats | None, state: RunState, rule: Rule) -> None:
+    if stats is not None:
+        stats.fired(state.compiled.name, rule.spec.rule, rule.spec.action)
+
+
 def _blocked(rule: Rule, verdict: Verdict, direction: str) -> GuardrailBlocked:
     what = "Input" if direction == "input" else "The answer"
     why = f": {verdict.reason}" if verdict.reason else ""
@@ -96,6 +102,7 @@ def _scan_leaves(
 @dataclass(slots=True)  # not frozen: Stage declares plain attributes
 class InputGuard:
     rules: tuple[Rule, ...]
+    stats: GuardrailStats | None = None
     name: str = "input_guardrails"
     layer: str = "guardrail"
 
@@ -110,6 +117,7 @@ class InputGuard:
                 fired = rule.fired(verdict)
                 _record(span, state, rule, verdict, fired)
             if fired:
+                _count(self.stats, state, rule)
                 state.input = self._act(rule, verdict, found, state, guard)
         if guard.flags:
             _current(state).set_attribute(FLAGS, list(guard.flags))
@@ -161,6 +169,7 @@ def _system_prompt(state: RunState) -> str:
 @dataclass(slots=True)  # not frozen: Stage declares plain attributes
 class OutputGuard:
     rules: tuple[Rule, ...]
+    stats: GuardrailStats | None = None
     name: str = "output_guardrails"
     layer: str = "guardrail"
 
@@ -179,6 +188,7 @@ class OutputGuard:
                 _record(span, state, rule, verdict, fired)
             if not fired:
                 continue
+            _count(self.stats, state, rule)
             action = rule.spec.action
             if action == "block":
                 raise _blocked(rule, verdict, "output")
