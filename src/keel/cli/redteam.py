@@ -5,24 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from keel.catalog import PipelineRef
 from keel.cli.context import load_settings
 from keel.cli.output import print_json, stdout
 from keel.core.errors import KeelError
-from keel.evals.redteam import (
-    OBEDIENT,
-    RedTeamReport,
-    input_field,
-    load_corpus,
-    obedient,
-    stopped_reason,
-)
-from keel.pipeline.compiled import CompiledPipeline
-from keel.providers.testing import TestingProvider
-from keel.runtime import Runtime
+from keel.evals.redteam import RedTeamReport, load_corpus, stopped_reason
+
+if TYPE_CHECKING:
+    from keel.pipeline.compiled import CompiledPipeline
+    from keel.runtime import Runtime
 
 
 async def _run(
@@ -58,6 +52,12 @@ def redteam(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of markdown."),
 ) -> None:
     """Run the red-team corpus (bundled sample unless --corpus) with an obedient test model."""
+    from keel.catalog import PipelineRef
+    from keel.evals.redteam import OBEDIENT, input_field, obedient
+    from keel.pipeline.compiled import CompiledPipeline
+    from keel.providers.testing import TestingProvider
+    from keel.runtime import Runtime  # deferred: keeps `keel --help` fast
+
     runtime = Runtime(load_settings())
     try:
         stored = runtime.catalog.resolve_ref(PipelineRef.parse(pipeline))

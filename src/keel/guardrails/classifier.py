@@ -12,16 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from scipy import sparse
-from sklearn.feature_extraction.text import HashingVectorizer
-
 CLASSIFIER_PATH = Path(__file__).with_name("models") / "injection.npz"
 _BITS = 16
 
 
 def featurize(texts: list[str]) -> Any:
     """Hashed word/punctuation 1-3-grams and char 4-grams (stateless: same on every machine)."""
+    from scipy import sparse  # heavy imports: only when a pipeline uses the classifier
+    from sklearn.feature_extraction.text import HashingVectorizer
+
     common: dict[str, Any] = {"n_features": 2**_BITS, "alternate_sign": False, "lowercase": False}
     words = HashingVectorizer(ngram_range=(1, 3), token_pattern=r"(?u)\b\w+\b|[^\w\s]", **common)  # noqa: S106
     chars = HashingVectorizer(analyzer="char_wb", ngram_range=(4, 4), **common)
@@ -30,11 +29,13 @@ def featurize(texts: list[str]) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class InjectionClassifier:
-    coef: np.ndarray[Any, np.dtype[np.float32]]
+    coef: Any  # numpy float32 vector, one weight per hashed feature
     intercept: float  # already shifted so that 0.5 is the cut chosen at training
 
     @classmethod
     def load(cls, path: Path = CLASSIFIER_PATH) -> InjectionClassifier:
+        import numpy as np
+
         with np.load(path) as data:
             return cls(data["coef"], float(data["intercept"]))
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel.core.errors import SpecError
-from keel.guardrails.classifier import InjectionClassifier
 from keel.guardrails.normalize import deleet, views
 from keel.guardrails.verdict import ScanContext, Verdict
+
+if TYPE_CHECKING:
+    from keel.guardrails.classifier import InjectionClassifier
 
 _PRIOR = r"(?:all |any |the |your |my |these |those |every )*(?:previous|prior|above|earlier|preceding|initial|original|system|existing|old|developer'?s?)"
 _RULES = r"(?:instructions?|prompts?|rules?|directions?|guidelines?|context|messages?|constraints?|polic(?:y|ies)|programming|training|guardrails?|restrictions?)"
@@ -99,4 +101,6 @@ def build_injection(options: dict[str, Any]) -> InjectionScanner:
         raise SpecError(
             "prompt_injection: classifier must be true or false", code="guardrail_invalid"
         )
+    from keel.guardrails.classifier import InjectionClassifier  # numpy/sklearn: load lazily
+
     return InjectionScanner(InjectionClassifier.load() if use else None)
