@@ -47,6 +47,7 @@ bench: install ## Benchmarks; each prints its figures
 	$(BIN)/python bench/runner.py
 	$(BIN)/python bench/http_clients.py
 	$(BIN)/python bench/evals.py
+	$(BIN)/python bench/guardrails/run.py
 
 LITELLM_VENV := .venv-bench-litellm
 

@@ -17,7 +17,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from keel.core.errors import NotFoundError
+from keel.core.errors import KeelError, NotFoundError
 from keel.pipeline.loader import spec_from_data
 from keel.retention import apply_retention
 from keel.runtime import Runtime
@@ -164,3 +164,19 @@ def test_retention_apply_from_the_cli(keel_home: Path) -> None:
     code, out, err = keel("retention", "apply", "--json")
     assert code == 0, err
     assert orjson.loads(out)["traces_deleted"] == 1
+
+
+def test_error_messages_quoting_the_input_are_redacted_too(tmp_path: Path) -> None:
+    runtime = make_runtime(tmp_path / "home")
+    data = spec({"default": "redacted"}, name="strict")
+    data["input"] = {"schema": {"type": "object", "properties": {"q": {"maxLength": 5}}}}
+    try:
+        with pytest.raises(KeelError) as info:
+            run(runtime, data)
+        assert EMAIL in info.value.message  # the caller sees what they sent ...
+        runtime.flush()
+        stored = stored_text(runtime)
+        assert "input_schema_violation" in stored and "[EMAIL_ADDRESS]" in stored
+        assert EMAIL not in stored and CARD not in stored  # ... the store does not
+    finally:
+        runtime.close()

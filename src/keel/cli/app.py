@@ -11,7 +11,18 @@ from typer.exceptions import TyperException
 
 from keel.cli import datasets as datasets_cli
 from keel.cli import evals as evals_cli
-from keel.cli import keys, pipelines, project, retention, retrieval, review, run, serve, traces
+from keel.cli import (
+    keys,
+    pipelines,
+    project,
+    redteam,
+    retention,
+    retrieval,
+    review,
+    run,
+    serve,
+    traces,
+)
 from keel.cli.output import stderr
 from keel.core.errors import KeelError
 
@@ -31,6 +42,7 @@ def build() -> typer.Typer:
     app.command()(serve.serve)
     app.command()(project.init)
     app.command()(project.settings)
+    app.command()(redteam.redteam)
     app.add_typer(pipelines.app, name="pipelines")
     app.add_typer(traces.app, name="traces")
     app.add_typer(project.db_app, name="db")

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from keel.catalog import PipelineCatalog
-from keel.guardrails.plugin import GuardrailPlugin
 from keel.settings import KeelSettings
 from keel.store import Store
 
@@ -27,4 +26,6 @@ def open_store() -> Iterator[Store]:
 @contextmanager
 def open_catalog() -> Iterator[PipelineCatalog]:
     with open_store() as store:
+        from keel.guardrails.plugin import GuardrailPlugin  # deferred: scanners import a lot
+
         yield PipelineCatalog(store, label_ttl=0, checks=[GuardrailPlugin().check])

@@ -56,19 +56,45 @@ class ToxicityScanner:
 
 @dataclass(frozen=True, slots=True)
 class BannedTopicsScanner:
-    """Topics as keyword sets: a topic fires when enough of its words appear in the text."""
+    """Embedding similarity (WordLlama, weights shipped in its wheel) between each chunk of
+    the text and each topic's example phrases; the score is the best cosine similarity."""
 
-    topics: tuple[tuple[str, frozenset[str]], ...]
+    topics: tuple[tuple[str, Any], ...]  # (topic, normalized phrase embeddings)
+    model: Any
     name: str = "banned_topics"
 
     def scan(self, text: str, context: ScanContext) -> Verdict:
-        words = set(re.findall(r"[a-z0-9']+", normalize(text)))
+        chunks = [c for c in re.split(r"(?<=[.!?\n])\s+", text[:20_000]) if c.strip()] or [text]
+        vectors = _unit(self.model.embed(chunks))
         best, which = 0.0, ""
-        for topic, keywords in self.topics:
-            share = len(words & keywords) / min(len(keywords), 3)
-            if share > best:
-                best, which = min(share, 1.0), topic
-        return Verdict(best, "banned_topic", (), which) if best else Verdict.clean("banned_topic")
+        for topic, phrases in self.topics:
+            score = float((vectors @ phrases.T).max())
+            if score > best:
+                best, which = score, topic
+        return (
+            Verdict(min(best, 1.0), "banned_topic", (), which)
+            if best > 0
+            else Verdict.clean("banned_topic")
+        )
+
+
+def _unit(matrix: Any) -> Any:
+    import numpy as np
+
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1, norms)
+
+
+def load_wordllama() -> Any:
+    """WordLlama from its installed package directory; never downloads."""
+    import importlib.util
+    from pathlib import Path
+
+    from wordllama import WordLlama
+
+    spec = importlib.util.find_spec("wordllama")
+    assert spec is not None and spec.origin is not None
+    return WordLlama.load(cache_dir=Path(spec.origin).parent, disable_download=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,18 +143,24 @@ def build_banned_topics(options: dict[str, Any]) -> BannedTopicsScanner:
     topics = options.get("topics")
     if not isinstance(topics, dict) or not topics:
         raise SpecError(
-            "banned_topics needs options.topics: a mapping of topic -> list of keywords",
+            "banned_topics needs options.topics: a mapping of topic -> example phrases",
             code="guardrail_invalid",
         )
+    model = load_wordllama()
     built = []
-    for topic, words in topics.items():
-        if not isinstance(words, list) or not words or not all(isinstance(w, str) for w in words):
+    for topic, phrases in topics.items():
+        listed = [phrases] if isinstance(phrases, str) else phrases
+        if (
+            not isinstance(listed, list)
+            or not listed
+            or not all(isinstance(p, str) for p in listed)
+        ):
             raise SpecError(
-                f"banned_topics: topic {topic!r} needs a non-empty list of keywords",
+                f"banned_topics: topic {topic!r} needs a phrase or a list of phrases",
                 code="guardrail_invalid",
             )
-        built.append((str(topic), frozenset(w.lower() for w in words)))
-    return BannedTopicsScanner(tuple(built))
+        built.append((str(topic), _unit(model.embed(listed))))
+    return BannedTopicsScanner(tuple(built), model)
 
 
 def build_length(options: dict[str, Any]) -> LengthScanner:

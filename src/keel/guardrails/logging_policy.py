@@ -66,7 +66,8 @@ class PolicyFilter:
     redactor: Redactor
 
     def __call__(self, layer: str, field: str, text: str) -> str | None:
-        mode = self.policy.mode(layer, field)
+        # error messages may quote the input, so they are stored as the input is
+        mode = self.policy.mode(layer, "input" if field == "error" else field)
         if mode == "raw":
             return text
         if mode == "dropped":

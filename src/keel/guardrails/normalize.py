@@ -69,6 +69,14 @@ def normalize(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
+_SPACED = re.compile(r"(?:\S ){6,}\S")
+
+
+def despace(text: str) -> str:
+    """``I g n o r e   a l l`` -> ``Ignore all``: single characters spaced out."""
+    return re.sub(r" {2,}", "\0", text).replace(" ", "").replace("\0", " ")
+
+
 def deleet(text: str) -> str:
     return text.translate(_LEET)
 
@@ -126,13 +134,29 @@ def decodings(text: str) -> list[str]:
     if _UNICODE_ESC.search(text):
         with contextlib.suppress(UnicodeDecodeError):
             found.append(codecs.decode(text, "unicode_escape"))
+    if _SPACED.search(text):
+        found.append(despace(text))
     payload = tag_payload(text)
     if payload:
         found.append(payload)
-    found.append(codecs.encode(text, "rot13"))
-    reversed_text = text[::-1]
-    found.append(reversed_text)
+    if not reads_as_english(text):  # rot13 and reversal only for text that reads as noise
+        found.append(codecs.encode(text, "rot13"))
+        found.append(text[::-1])
     return found
+
+
+_COMMON_WORDS = (
+    "the and to of a is you in it for that on with this i be are your my me what how can "
+    "do not we have please will at as from or an if was all so"
+)
+_COMMON = frozenset(_COMMON_WORDS.split())
+_WORD = re.compile(r"[a-z']+")
+
+
+def reads_as_english(text: str) -> bool:
+    """At least one word in seven is a very common English word."""
+    words = _WORD.findall(text[:4000].lower())
+    return len(words) >= 4 and sum(w in _COMMON for w in words) / len(words) >= 0.14
 
 
 def views(text: str) -> list[str]:

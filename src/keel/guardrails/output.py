@@ -25,16 +25,9 @@ class PiiLeakageScanner:
     name: str = "pii_leakage"
 
     def scan(self, text: str, context: ScanContext) -> Verdict:
-        known = (
-            {text[f.start : f.end] for f in self.pii.find(context.input_text)}
-            if context.input_text
-            else set()
-        )
-        seen_in_input = context.input_text
+        # A value that appears in the input is not a leak; a substring check is enough.
         leaked = tuple(
-            f
-            for f in self.pii.find(text)
-            if text[f.start : f.end] not in known and text[f.start : f.end] not in seen_in_input
+            f for f in self.pii.find(text) if text[f.start : f.end] not in context.input_text
         )
         if not leaked:
             return Verdict.clean("pii_leakage")

@@ -10,8 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import phonenumbers
-
 from keel.core.errors import SpecError
 from keel.guardrails.verdict import Finding, ScanContext, Verdict, merge_spans
 
@@ -41,7 +39,7 @@ DEFAULT_ENTITIES = (
     "US_SSN",
     "IP_ADDRESS",
 )
-DEFAULT_REGIONS = ("US", "GB", "DE", "FR")
+DEFAULT_REGIONS = ("US",)  # numbers in +CC international form are found for any region
 
 _EMAIL = re.compile(
     r"\b[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b"
@@ -67,6 +65,8 @@ def _email(text: str) -> list[Finding]:
 
 
 def _phones(regions: Sequence[str]) -> Detector:
+    import phonenumbers
+
     def detect(text: str) -> list[Finding]:
         found: dict[tuple[int, int], Finding] = {}
         for region in regions:
@@ -112,6 +112,8 @@ def build_pii(options: dict[str, Any]) -> PiiScanner:
         raise SpecError(
             f"pii: unknown entities {unknown}; known: {sorted(known)}", code="guardrail_invalid"
         )
+    import phonenumbers  # deferred: only pipelines that scan for PII pay for the import
+
     bad_regions = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
     if bad_regions:
         raise SpecError(

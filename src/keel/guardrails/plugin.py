@@ -9,6 +9,7 @@ from keel.guardrails.logging_policy import PolicyFilter, Redactor
 from keel.guardrails.registry import build_scanner
 from keel.guardrails.review import HeldAnswer, ReviewGate
 from keel.guardrails.stage import CanaryStage, InputGuard, OutputGuard, Rule
+from keel.guardrails.stats import GuardrailStats
 from keel.pipeline.compiled import CompiledPipeline
 from keel.pipeline.steps import RunHooks
 
@@ -22,6 +23,7 @@ class GuardrailPlugin:
 
     def __init__(self, hold: Callable[[HeldAnswer], None] | None = None) -> None:
         self._hold = hold  # stores a held answer; without one, nothing is ever held
+        self.stats = GuardrailStats()
 
     def check(self, compiled: CompiledPipeline) -> None:
         self.hooks_for(compiled)
@@ -35,9 +37,9 @@ class GuardrailPlugin:
         logging = compiled.spec.logging
         return RunHooks(
             payload_filter=None if logging.is_raw else PolicyFilter(logging, Redactor.default()),
-            before_preprocess=[InputGuard(inputs)] if inputs else [],
+            before_preprocess=[InputGuard(inputs, self.stats)] if inputs else [],
             before_generate=[CanaryStage()] if canary else [],
-            after_generate=[OutputGuard(outputs)] if outputs or anonymizes else [],
+            after_generate=[OutputGuard(outputs, self.stats)] if outputs or anonymizes else [],
             after_postprocess=(
                 [ReviewGate(policy.review, self._hold)]
                 if self._hold is not None and policy.holds_for_review

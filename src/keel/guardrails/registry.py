@@ -36,7 +36,9 @@ BUILTIN: Mapping[str, ScannerType] = MappingProxyType(
     {
         "pii": ScannerType(pii.build_pii, _BOTH, True, frozenset({"entities", "regions"})),
         "secrets": ScannerType(_no_options(secrets.SecretsScanner), _BOTH, True),
-        "prompt_injection": ScannerType(injection.build_injection, _BOTH, False),
+        "prompt_injection": ScannerType(
+            injection.build_injection, _BOTH, False, frozenset({"classifier"})
+        ),
         "invisible_text": ScannerType(_no_options(content.InvisibleTextScanner), _BOTH, True),
         "toxicity": ScannerType(_no_options(content.ToxicityScanner), _BOTH, False),
         "banned_topics": ScannerType(

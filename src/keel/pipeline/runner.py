@@ -39,7 +39,6 @@ from keel.pipeline.steps import (
     SpanFactory,
     Stage,
     StagePlugin,
-    mark_failed,
 )
 
 
@@ -142,7 +141,7 @@ class Runner:
         try:
             await self._layers(state, ctx)
         except BaseException as exc:
-            mark_failed(root, exc)
+            (state.spans or self._spans).failed(root, exc)
             if isinstance(exc, KeelError):
                 exc.details.setdefault("trace_id", trace_id)
                 exc.details.setdefault("request_id", correlation_id)

@@ -126,11 +126,18 @@ def _fallback(value: Any) -> Any:
     return repr(value)
 
 
-def mark_failed(span: Span, exc: BaseException) -> None:
+def mark_failed(span: Span, exc: BaseException, message: str | None = None) -> None:
+    """Record a failure; a given ``message`` (scrubbed by a logging policy) replaces the
+    exception's text, and the stack trace is then left out as it repeats that text."""
     code = exc.code if isinstance(exc, KeelError) else "internal_error"
     span.set_attribute(attr.ERROR_CODE, code)
-    span.set_status(Status(StatusCode.ERROR, str(exc)[:500]))
-    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, (str(exc) if message is None else message)[:500]))
+    if message is None:
+        span.record_exception(exc)
+    else:
+        span.record_exception(
+            exc, attributes={"exception.message": message, "exception.stacktrace": ""}
+        )
 
 
 class SpanFactory:
@@ -167,6 +174,16 @@ class SpanFactory:
                 return
         span.set_attribute(key, text)
 
+    def failed(self, span: Span, exc: BaseException) -> None:
+        """``mark_failed`` with the message passed through the logging policy, if any."""
+        if self._filter is None or not self._capture:
+            mark_failed(span, exc)
+            return
+        attributes = getattr(span, "attributes", None) or {}
+        layer = str(attributes.get(attr.LAYER, ""))
+        scrubbed = self._filter(layer, "error", to_json(str(exc)))
+        mark_failed(span, exc, scrubbed if scrubbed is not None else "(dropped by logging policy)")
+
     @contextmanager
     def layer(self, name: str, layer: str, parent: Context, payload: Any = None) -> Iterator[Span]:
         span = self._tracer.start_span(name, context=parent, attributes={attr.LAYER: layer})
@@ -175,7 +192,7 @@ class SpanFactory:
         try:
             yield span
         except BaseException as exc:
-            mark_failed(span, exc)
+            self.failed(span, exc)
             raise
         finally:
             span.end()

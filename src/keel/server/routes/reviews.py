@@ -47,6 +47,12 @@ def held_response(review_id: str, trace_id: str, request_id: str) -> Response:
     return JSONBytes(body, status_code=202, headers={"Location": body["poll"]})
 
 
+@router.get("/api/guardrails/stats", summary="Guardrail rules fired", responses=ERRORS)
+def guardrail_stats(request: Request) -> Response:
+    """How often each rule fired, per pipeline and action, since this server started."""
+    return JSONBytes({"fired": _runtime(request).guardrails.stats.snapshot()})
+
+
 @router.get("/v1/reviews/{review_id}", summary="Poll a held answer", responses=ERRORS)
 def poll(review_id: str, request: Request) -> Response:
     """Pending, or the released answer once approved or edited; rejected answers stay hidden."""
