@@ -118,7 +118,9 @@ class Searcher:
         qvec: np.ndarray | None = None
         if request.mode != "keyword" or request.mmr_lambda is not None:
             qvec = (await self._embedder.embed([request.query]))[0]
-        version, hits = await asyncio.to_thread(self._candidates, request, qvec)
+        # only filters, MMR and rerankers look past the fused top-k
+        every = bool(request.filters) or request.mmr_lambda is not None or reranker is not None
+        version, hits = await asyncio.to_thread(self._candidates, request, qvec, every)
         if request.filters:
             hits = [h for h in hits if matches(h.metadata, request.filters)]
         if request.mmr_lambda is not None and qvec is not None and hits:
@@ -127,7 +129,9 @@ class Searcher:
             hits = await reranker.rerank(request.query, hits)
         return SearchResult(request.collection, version, hits[: request.top_k])
 
-    def _candidates(self, request: SearchRequest, qvec: np.ndarray | None) -> tuple[int, list[Hit]]:
+    def _candidates(
+        self, request: SearchRequest, qvec: np.ndarray | None, every: bool = True
+    ) -> tuple[int, list[Hit]]:
         index = self._index
         with index.engine.connect() as conn:
             found = index.collection(request.collection, conn)
@@ -149,6 +153,8 @@ class Searcher:
                 ]
             fused = rrf([r for r in (vector, keyword) if r])
             order = sorted(fused, key=lambda i: -fused[i])
+            if not every:
+                order = order[: request.top_k]
             rows = index.fetch(conn, cid, order, acl, v)
         hits = []
         vrank = {i: n for n, i in enumerate(vector, 1)}
