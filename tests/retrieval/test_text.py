@@ -58,7 +58,11 @@ def test_chunks_keep_their_heading_path_and_overlap() -> None:
         assert tail in after.text  # the next chunk repeats the previous one's last tokens
 
 
-words = st.text(alphabet=st.characters(codec="ascii", categories=["L", "N"]), min_size=1)
+# Words shorter than a chunk window (40 - 8 overlap - 2 separator tokens); a longer "word"
+# cannot fit any chunk and is necessarily cut.
+words = st.text(
+    alphabet=st.characters(codec="ascii", categories=["L", "N"]), min_size=1, max_size=24
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
