@@ -82,7 +82,9 @@ def start_mock(port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
-def start_keel(home: Path, port: int, upstream: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_keel(
+    home: Path, port: int, upstream: str, exporters: str = '["store"]'
+) -> tuple[subprocess.Popen[bytes], str]:
     env = {
         **os.environ,
         "KEEL_HOME": str(home),
@@ -90,7 +92,7 @@ def start_keel(home: Path, port: int, upstream: str) -> tuple[subprocess.Popen[b
         "KEEL_PROVIDERS__OPENAI__BASE_URL": upstream,
         "KEEL_PROVIDERS__OPENAI__API_KEY": "sk-bench",
         "KEEL_PROVIDERS__ALLOW_REMOTE": "false",
-        "KEEL_TELEMETRY__EXPORTERS": '["store"]',
+        "KEEL_TELEMETRY__EXPORTERS": exporters,
         "KEEL_LOG_LEVEL": "warning",
     }
     subprocess.run([str(KEEL), "db", "upgrade"], env=env, check=True, capture_output=True)
@@ -204,6 +206,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--soak", type=int, default=0, help="requests for the RSS soak")
+    parser.add_argument(
+        "--exporters", default='["store"]', help="Keel's span exporters (JSON list)"
+    )
+    parser.add_argument("--skip-litellm", action="store_true")
     args = parser.parse_args()
     print(
         f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} "
@@ -215,7 +221,7 @@ def main() -> None:
         upstream = f"http://127.0.0.1:{mock_port}/v1"
         procs = [start_mock(mock_port)]
         try:
-            keel, key = start_keel(home / "keel", keel_port, upstream)
+            keel, key = start_keel(home / "keel", keel_port, upstream, args.exporters)
             procs.append(keel)
             table = {
                 "direct": measure(
@@ -224,7 +230,7 @@ def main() -> None:
             }
             keel_url = f"http://127.0.0.1:{keel_port}/v1/chat/completions"
             table["keel"] = measure(keel_url, "openai:gpt-4o-mini", key, keel.pid, args.seconds)
-            litellm = start_litellm(home, lite_port, upstream)
+            litellm = None if args.skip_litellm else start_litellm(home, lite_port, upstream)
             if litellm is None:
                 print(
                     f"(litellm skipped: create {LITELLM_VENV} with "

@@ -46,12 +46,15 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
         version=__version__,
         summary="Versioned LLM pipelines behind resilient, traced model adapters.",
         lifespan=lifespan,
+        # Keel traces requests itself; FastAPI's own OpenTelemetry probe costs per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     app.add_middleware(AuthMiddleware)  # added first so it runs inside the correlation id
     app.add_middleware(CorrelationMiddleware)
     app.add_middleware(MetricsMiddleware)
     install_error_handlers(app)
-    for module in (health, invoke, pipelines, traces, openai_api, keys, metrics):
+    # The OpenAI routes come first: route matching walks the routers in this order.
+    for module in (openai_api, health, invoke, pipelines, traces, keys, metrics):
         app.include_router(module.router)
     return app
