@@ -14,6 +14,7 @@ from keel.server import metrics
 from keel.server.auth import AuthMiddleware
 from keel.server.correlation import CorrelationMiddleware
 from keel.server.errors import install_error_handlers
+from keel.server.fast_path import ChatFastPath
 from keel.server.metrics import MetricsMiddleware
 from keel.server.routes import health, invoke, keys, openai_api, pipelines, traces
 from keel.settings import KeelSettings
@@ -50,6 +51,7 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
+    app.add_middleware(ChatFastPath)  # innermost: after auth, before the router
     app.add_middleware(AuthMiddleware)  # added first so it runs inside the correlation id
     app.add_middleware(CorrelationMiddleware)
     app.add_middleware(MetricsMiddleware)
