@@ -82,7 +82,9 @@ def start_mock(port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
-def start_keel(home: Path, port: int, upstream: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_keel(
+    home: Path, port: int, upstream: str, exporters: str = '["store"]', queue: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     env = {
         **os.environ,
         "KEEL_HOME": str(home),
@@ -90,9 +92,11 @@ def start_keel(home: Path, port: int, upstream: str) -> tuple[subprocess.Popen[b
         "KEEL_PROVIDERS__OPENAI__BASE_URL": upstream,
         "KEEL_PROVIDERS__OPENAI__API_KEY": "sk-bench",
         "KEEL_PROVIDERS__ALLOW_REMOTE": "false",
-        "KEEL_TELEMETRY__EXPORTERS": '["store"]',
+        "KEEL_TELEMETRY__EXPORTERS": exporters,
         "KEEL_LOG_LEVEL": "warning",
     }
+    if queue is not None:
+        env["KEEL_TELEMETRY__MAX_QUEUE_SIZE"] = str(queue)
     subprocess.run([str(KEEL), "db", "upgrade"], env=env, check=True, capture_output=True)
     created = subprocess.run(
         [
@@ -187,8 +191,23 @@ def report(table: dict[str, list[tuple[str, Result, float, float]]]) -> None:
             )
 
 
+def span_queue(url: str) -> str:
+    """Span export queue depth and drops, from Keel's /metrics."""
+    text = httpx.get(url, headers={"authorization": f"Bearer {ADMIN}"}, timeout=10).text
+    found = {
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith(("keel_span_queue_depth", "keel_spans_dropped"))
+    }
+    return (
+        f"span queue {found.get('keel_span_queue_depth', 0):.0f}, "
+        f"dropped {found.get('keel_spans_dropped', 0):.0f}"
+    )
+
+
 def soak(url: str, key: str, pid: int, total: int) -> None:
     """``total`` requests at c=16, printing RSS every tenth, to see growth after warm-up."""
+    metrics_url = url.replace("/v1/chat/completions", "/metrics")
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     data = body("openai:gpt-4o-mini", False)
     done, step = 0, max(1, total // 10)
@@ -197,13 +216,20 @@ def soak(url: str, key: str, pid: int, total: int) -> None:
         result = asyncio.run(run(url, data, headers, 16, 2.0))
         done += len(result.latencies_ms)
         if done // step != (done - len(result.latencies_ms)) // step or done >= total:
-            print(f"  after {done:>7} requests: RSS {rss_mb(pid):6.1f} MB")
+            print(
+                f"  after {done:>7} requests: RSS {rss_mb(pid):6.1f} MB, {span_queue(metrics_url)}"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--soak", type=int, default=0, help="requests for the RSS soak")
+    parser.add_argument(
+        "--exporters", default='["store"]', help="Keel's span exporters (JSON list)"
+    )
+    parser.add_argument("--skip-litellm", action="store_true")
+    parser.add_argument("--queue", type=int, default=None, help="Keel's span queue size")
     args = parser.parse_args()
     print(
         f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} "
@@ -215,7 +241,7 @@ def main() -> None:
         upstream = f"http://127.0.0.1:{mock_port}/v1"
         procs = [start_mock(mock_port)]
         try:
-            keel, key = start_keel(home / "keel", keel_port, upstream)
+            keel, key = start_keel(home / "keel", keel_port, upstream, args.exporters, args.queue)
             procs.append(keel)
             table = {
                 "direct": measure(
@@ -224,7 +250,7 @@ def main() -> None:
             }
             keel_url = f"http://127.0.0.1:{keel_port}/v1/chat/completions"
             table["keel"] = measure(keel_url, "openai:gpt-4o-mini", key, keel.pid, args.seconds)
-            litellm = start_litellm(home, lite_port, upstream)
+            litellm = None if args.skip_litellm else start_litellm(home, lite_port, upstream)
             if litellm is None:
                 print(
                     f"(litellm skipped: create {LITELLM_VENV} with "

@@ -9,6 +9,7 @@ settings reference in ``docs/settings.md`` is generated from them and checked by
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -191,6 +192,27 @@ class RetrievalSettings(_Section):
     )
 
 
+class RouteRule(_Section):
+    models: list[str] = Field(
+        min_length=1, description="The chain (`provider:model` ids) used when the rule matches."
+    )
+    min_prompt_chars: int | None = Field(
+        None, ge=0, description="Match prompts with at least this many characters."
+    )
+    max_prompt_chars: int | None = Field(
+        None, ge=0, description="Match prompts with at most this many characters."
+    )
+    metadata: dict[str, str] = Field(
+        default_factory=dict,
+        description="Match requests whose `metadata` holds all these values (tags, a cost "
+        "tier such as `tier: cheap`).",
+    )
+    callers: list[str] = Field(
+        default_factory=list,
+        description="Match these callers (glob patterns on `key:<id>:<name>`); empty matches all.",
+    )
+
+
 class AliasSettings(_Section):
     models: list[str] = Field(
         min_length=1,
@@ -198,6 +220,10 @@ class AliasSettings(_Section):
         "fallback chain.",
     )
     description: str = Field("", description="Shown by `GET /v1/models`.")
+    routes: list[RouteRule] = Field(
+        default_factory=list,
+        description="Rules tried in order; the first that matches picks the chain, else `models`.",
+    )
 
 
 class ModelPolicySettings(_Section):
@@ -245,6 +271,11 @@ class CacheSettings(_Section):
     max_entries: int = Field(10_000, ge=1, description="Entries kept by the memory backend.")
 
 
+class PriceSettings(_Section):
+    input_per_mtok: Decimal = Field(ge=0, description="US dollars per million input tokens.")
+    output_per_mtok: Decimal = Field(ge=0, description="US dollars per million output tokens.")
+
+
 class GatewaySettings(_Section):
     aliases: dict[str, AliasSettings] = Field(
         default_factory=dict,
@@ -264,6 +295,11 @@ class GatewaySettings(_Section):
         default_factory=BreakerSettings, description="Circuit breaker per provider endpoint."
     )
     cache: CacheSettings = Field(default_factory=CacheSettings, description="Response cache.")
+    prices: dict[str, PriceSettings] = Field(
+        default_factory=dict,
+        description="Price per `provider:model`, overriding the built-in list prices of common "
+        "hosted models (self-hosted endpoints cost nothing unless set here).",
+    )
 
 
 class AuthSettings(_Section):

@@ -7,6 +7,7 @@ real (blocking or async) OpenAI SDK while the upstream answers as scripted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -57,7 +58,29 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def gateway_settings(tmp_path: Path, upstream: MockUpstream, **gateway: Any) -> KeelSettings:
+@pytest.fixture
+def stalled_port() -> Iterator[int]:
+    """A loopback port whose accept queue is full: new connections hang in the handshake,
+    so a client hits its connect timeout."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = int(server.getsockname()[1])
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    yield port
+    for sock in (*fillers, server):
+        sock.close()
+
+
+def gateway_settings(
+    tmp_path: Path, upstream: MockUpstream, stalled: int = 0, **gateway: Any
+) -> KeelSettings:
     base = {"base_url": upstream.base_url, "api_key": "sk-upstream", "read_timeout": 2.0}
     anthropic = {**base, "base_url": upstream.base_url}
     aliases = {
@@ -66,9 +89,15 @@ def gateway_settings(tmp_path: Path, upstream: MockUpstream, **gateway: Any) -> 
         "embedder": {"models": ["testing:echo"]},
         "resilient": {"models": ["openai:gpt-4o-mini", "backup:gpt-4o-mini"]},
         "via-dead": {"models": ["dead:gpt-4o-mini", "backup:gpt-4o-mini"]},
+        "via-stalled": {"models": ["stalled:gpt-4o-mini", "backup:gpt-4o-mini"]},
     }
     backup = {**base, "base_url": upstream.base_url + "/backup"}
     dead = {**base, "base_url": f"http://127.0.0.1:{closed_port()}/v1"}
+    stalled_endpoint = {
+        **base,
+        "base_url": f"http://127.0.0.1:{stalled}/v1",
+        "connect_timeout": 0.3,
+    }
     return KeelSettings(
         home=tmp_path / "home",
         providers={
@@ -76,7 +105,7 @@ def gateway_settings(tmp_path: Path, upstream: MockUpstream, **gateway: Any) -> 
             "allow_remote": False,
             "openai": base,
             "anthropic": anthropic,
-            "endpoints": {"backup": backup, "dead": dead},
+            "endpoints": {"backup": backup, "dead": dead, "stalled": stalled_endpoint},
         },
         server={"label_cache_seconds": 0},
         telemetry={"schedule_delay_ms": 10},
@@ -102,9 +131,13 @@ def gateway_settings_extra() -> dict[str, Any]:
 
 @pytest.fixture
 def runtime(
-    tmp_path: Path, upstream: MockUpstream, gateway_settings_extra: dict[str, Any]
+    tmp_path: Path,
+    upstream: MockUpstream,
+    stalled_port: int,
+    gateway_settings_extra: dict[str, Any],
 ) -> Iterator[Runtime]:
-    runtime = Runtime(gateway_settings(tmp_path, upstream, **gateway_settings_extra))
+    settings = gateway_settings(tmp_path, upstream, stalled_port, **gateway_settings_extra)
+    runtime = Runtime(settings)
     push_examples(runtime)
     yield runtime
     runtime.close()

@@ -145,3 +145,20 @@ def test_the_caller_is_on_every_trace(
         trace, _ = runtime.store.traces.get(trace_id)
         assert trace is not None
         assert trace.caller == f"key:{created['id']}:billing-bot"
+
+
+def test_pipeline_pushes_and_label_moves_are_audited(
+    live: LiveServer, admin: httpx.Client, runtime: Runtime
+) -> None:
+    developer = new_key(admin, name="dev", role="developer")
+    client = httpx.Client(
+        base_url=live.url, headers={"authorization": f"Bearer {developer['key']}"}
+    )
+    version = runtime.catalog.resolve("summarize").version
+    moved = client.put("/api/pipelines/summarize/labels/staging", json={"version": version})
+    assert moved.status_code == 200, moved.text
+    entries = admin.get("/api/audit").json()["entries"]
+    assert entries[0]["action"] == "label.set"
+    assert entries[0]["actor"] == f"key:{developer['id']}:dev"
+    assert entries[0]["target"] == "summarize/staging"
+    assert entries[0]["details"]["version"] == version

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def gateway_settings_extra() -> dict[str, Any]:
-    return {"retry": {"max_attempts": 2, "base_delay": 0.01}}
+    # One dollar per input token makes costs easy to check.
+    price = {"input_per_mtok": "1000000", "output_per_mtok": "0"}
+    return {"retry": {"max_attempts": 2, "base_delay": 0.01}, "prices": {"testing:echo": price}}
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -37,8 +39,9 @@ def value(found: dict[Any, float], name: str, **labels: str) -> float:
 def test_metrics_reflect_traffic(live: LiveServer, upstream: MockUpstream) -> None:
     admin = httpx.Client(base_url=live.url, headers={"authorization": f"Bearer {ADMIN_KEY}"})
     chat = {"model": "testing:echo", "messages": [{"role": "user", "content": "hi there"}]}
-    for _ in range(3):
-        assert admin.post("/v1/chat/completions", json=chat).status_code == 200
+    answers = [admin.post("/v1/chat/completions", json=chat) for _ in range(3)]
+    assert all(a.status_code == 200 for a in answers)
+    prompt_tokens = sum(a.json()["usage"]["prompt_tokens"] for a in answers)
     invoked = admin.post("/v1/pipelines/summarize/invoke", json={"input": {"text": "abc"}})
     assert invoked.status_code == 200
     upstream.script("/v1/chat/completions", json_reply({"error": {"message": "x"}}, 500))
@@ -67,6 +70,18 @@ def test_metrics_reflect_traffic(live: LiveServer, upstream: MockUpstream) -> No
     assert value(found, "keel_fallbacks_total", model="openai:gpt-4o-mini") == 1
     assert value(found, "keel_rate_limit_rejections_total", code="rate_limited") == 1
     assert value(found, "keel_circuit_state", provider="openai") == 0
+    assert (
+        value(
+            found,
+            "keel_cost_usd_total",
+            key="key:settings:admin",
+            model="testing:echo",
+            pipeline="",
+        )
+        == prompt_tokens
+    )
+    trace, _ = live.runtime.store.traces.get(answers[0].headers["x-keel-trace-id"])
+    assert trace is not None and trace.cost_usd == answers[0].json()["usage"]["prompt_tokens"]
     assert ("keel_span_queue_depth", frozenset()) in found
     assert ("keel_spans_dropped", frozenset()) in found
 

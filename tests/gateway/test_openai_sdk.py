@@ -16,6 +16,7 @@ from keel.providers.testing import hash_embedding
 from ..providers.mock_upstream import (
     MockUpstream,
     anthropic_message,
+    anthropic_sse,
     json_reply,
     openai_chunks,
     openai_completion,
@@ -277,3 +278,69 @@ def test_anthropic_tool_calls_are_translated_both_ways(
     assert message.content == "Let me look."
     assert message.tool_calls is not None
     assert json.loads(message.tool_calls[0].function.arguments) == {"city": "Paris"}
+
+
+def test_anthropic_streamed_tool_calls_arrive_as_openai_deltas(
+    live: LiveServer, upstream: MockUpstream
+) -> None:
+    start = {
+        "id": "msg_9",
+        "type": "message",
+        "role": "assistant",
+        "content": [],
+        "model": "claude-3-5-haiku-20241022",
+        "usage": {"input_tokens": 20},
+    }
+    events = [
+        {"type": "message_start", "message": start},
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {
+                "type": "tool_use",
+                "id": "toolu_7",
+                "name": "get_weather",
+                "input": {},
+            },
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": '{"city": '},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": '"Oslo"}'},
+        },
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use"},
+            "usage": {"output_tokens": 9},
+        },
+        {"type": "message_stop"},
+    ]
+    upstream.script("/v1/messages", sse_reply([anthropic_sse(events)]))
+    stream = sdk(live).chat.completions.create(
+        model="claude",
+        messages=[{"role": "user", "content": "weather?"}],
+        tools=[WEATHER_TOOL],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    received = list(stream)
+    calls = [
+        call
+        for c in received
+        if c.choices and c.choices[0].delta.tool_calls
+        for call in c.choices[0].delta.tool_calls
+    ]
+    assert (
+        calls[0].id == "toolu_7" and calls[0].function and calls[0].function.name == "get_weather"
+    )
+    arguments = "".join(call.function.arguments or "" for call in calls if call.function)
+    assert json.loads(arguments) == {"city": "Oslo"}
+    finishes = [c.choices[0].finish_reason for c in received if c.choices]
+    assert "tool_calls" in finishes
+    assert received[-1].usage is not None and received[-1].usage.completion_tokens == 9

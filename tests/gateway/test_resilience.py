@@ -98,6 +98,21 @@ def test_an_unreachable_primary_falls_back(live: LiveServer, upstream: MockUpstr
     assert response.json()["choices"][0]["message"]["content"] == "from backup"
 
 
+def test_a_connect_timeout_falls_back(live: LiveServer, upstream: MockUpstream) -> None:
+    upstream.script(BACKUP, json_reply(openai_completion("from backup")))
+    response = post(live, {**ASK, "model": "via-stalled"})  # `stalled` never accepts
+    assert response.status_code == 200
+    assert response.headers["x-keel-model"] == "backup:gpt-4o-mini"
+
+
+def test_without_a_fallback_a_connect_timeout_is_a_clear_504(live: LiveServer) -> None:
+    response = post(live, {**ASK, "model": "stalled:gpt-4o-mini"})
+    assert response.status_code == 504
+    error = response.json()["error"]
+    assert error["code"] == "provider_timeout"
+    assert error["details"]["timeout"] == "connect"
+
+
 @pytest.mark.parametrize(
     "fault",
     [

@@ -45,7 +45,7 @@ def _key_hints(settings: KeelSettings) -> dict[str, str]:
             "key_py": 'os.environ["KEEL_AUTH__ADMIN_KEY"]',
         }
     return {
-        "key_hint": f"an admin key was created for you in {path} (keep it secret).",
+        "key_hint": f"the admin key is in {path} (created on first start; keep it secret).",
         "key_cmd": f"cat {path}",
         "key_py": f'pathlib.Path("{path}").read_text().strip()',
     }

@@ -13,10 +13,11 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from keel.core.errors import KeelError, ProviderError, ProviderTimeout
 from keel.core.messages import ChatChunk, ChatRequest, ChatResponse, ModelRef
+from keel.core.usage import Price
 from keel.gateway.breaker import CircuitBreaker
 from keel.pipeline.generate import ModelSource
 from keel.providers.base import ChatModel, ModelProfile
@@ -53,6 +54,7 @@ class ModelCaller:
         self._breakers: dict[str, CircuitBreaker] = {}
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._policies: dict[str, Policy] = {}
+        self._priced: dict[str, tuple[ModelProfile, ModelProfile]] = {}
 
     @property
     def breakers(self) -> dict[str, CircuitBreaker]:
@@ -75,6 +77,17 @@ class ModelCaller:
             )
             self._policies[model_id] = found
         return found
+
+    def priced(self, model_id: str, profile: ModelProfile) -> ModelProfile:
+        """``profile`` with the price configured for ``model_id``, if any."""
+        price = self._settings.prices.get(model_id)
+        if price is None:
+            return profile
+        found = self._priced.get(model_id)
+        if found is None or found[0] is not profile:
+            priced = replace(profile, price=Price(price.input_per_mtok, price.output_per_mtok))
+            found = self._priced[model_id] = (profile, priced)
+        return found[1]
 
     def _limit(self, provider: str) -> asyncio.Semaphore:
         found = self._limits.get(provider)
@@ -217,14 +230,16 @@ def _timeout(model_id: str, kind: str, seconds: float) -> ProviderTimeout:
 
 class ResilientModel:
     """A ``ChatModel`` whose calls go through a ``ModelCaller`` (retries, breaker, limits),
-    so pipeline runs get the same protection as gateway calls."""
+    so pipeline runs get the same protection as gateway calls, and whose price comes from
+    ``gateway.prices`` when set there."""
 
-    __slots__ = ("_caller", "_id", "_model")
+    __slots__ = ("_caller", "_id", "_model", "_profile")
 
     def __init__(self, model: ChatModel, model_id: str, caller: ModelCaller) -> None:
         self._model = model
         self._id = model_id
         self._caller = caller
+        self._profile = caller.priced(model_id, model.profile)
 
     @property
     def ref(self) -> ModelRef:
@@ -232,7 +247,7 @@ class ResilientModel:
 
     @property
     def profile(self) -> ModelProfile:
-        return self._model.profile
+        return self._profile
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         return await self._caller.complete(self._model, request, self._id, _ignore)

@@ -31,6 +31,7 @@ from keel.gateway.errors import CircuitOpen
 from keel.gateway.metrics import GatewayMetrics
 from keel.gateway.pipelines import pipeline_chat
 from keel.gateway.resilience import ModelCaller
+from keel.gateway.routing import route
 from keel.gateway.targets import Target, Targets
 from keel.pipeline.correlation import parent_context
 from keel.pipeline.steps import mark_failed, to_json
@@ -111,8 +112,8 @@ class Gateway:
                 return self._cached(hit, target, ctx)
         span, trace_id = self._start(target, call, ctx)
         try:
-            model_id, response, model = await self._complete(target, call, span)
-            cost = model.profile.cost(response.usage)
+            model_id, response, model = await self._complete(target, call, span, ctx.caller)
+            cost = self.caller.priced(model_id, model.profile).cost(response.usage)
             self._finish(span, model_id, response, cost)
         except BaseException as exc:
             _failed(span, exc, trace_id, ctx)
@@ -161,11 +162,23 @@ class Gateway:
             cached=True,
         )
 
+    def _chain(
+        self, target: Target, call: wire.ChatCall, span: Span, caller: str | None
+    ) -> tuple[str, ...]:
+        """The alias's chain, or the one its routing rules pick (recorded on the span)."""
+        if not target.routes:
+            return target.chain
+        decision = route(target.routes, target.chain, call.messages, call.extra, caller)
+        span.set_attribute("keel.route", decision.reason)
+        span.add_event("routed", {"rule": decision.reason, "models": list(decision.chain)})
+        return decision.chain
+
     async def _complete(
-        self, target: Target, call: wire.ChatCall, span: Span
+        self, target: Target, call: wire.ChatCall, span: Span, caller: str | None
     ) -> tuple[str, ChatResponse, ChatModel]:
         failures: list[BaseException] = []
-        for model_id in target.chain:
+        chain = self._chain(target, call, span, caller)
+        for model_id in chain:
             model = self.targets.model(model_id)
             request = ChatRequest(model.ref.name, call.messages, call.params, call.extra)
             try:
@@ -173,8 +186,8 @@ class Gateway:
                     model, request, model_id, self._retry_hook(span)
                 )
             except KeelError as exc:
-                if not falls_back(exc) or model_id == target.chain[-1]:
-                    _attempts(exc, target.chain, failures)
+                if not falls_back(exc) or model_id == chain[-1]:
+                    _attempts(exc, chain, failures)
                     raise
                 failures.append(exc)
                 self._fell_back(span, model_id, exc)
@@ -196,7 +209,7 @@ class Gateway:
         span, trace_id = self._start(target, call, ctx)
         started = time.perf_counter()
         try:
-            model_id, model, first, rest = await self._open(target, call, span)
+            model_id, model, first, rest = await self._open(target, call, span, ctx.caller)
             if self.metrics is not None:
                 self.metrics.ttft.labels(model_id).observe(time.perf_counter() - started)
         except BaseException as exc:
@@ -206,10 +219,11 @@ class Gateway:
         return model_id, self._relay(call, ctx, span, (model, model_id), first, rest)
 
     async def _open(
-        self, target: Target, call: wire.ChatCall, span: Span
+        self, target: Target, call: wire.ChatCall, span: Span, caller: str | None
     ) -> tuple[str, ChatModel, ChatChunk | None, AsyncIterator[ChatChunk]]:
         failures: list[BaseException] = []
-        for model_id in target.chain:
+        chain = self._chain(target, call, span, caller)
+        for model_id in chain:
             model = self.targets.model(model_id)
             request = ChatRequest(model.ref.name, call.messages, call.params, call.extra)
             try:
@@ -217,8 +231,8 @@ class Gateway:
                     model, request, model_id, self._retry_hook(span)
                 )
             except KeelError as exc:
-                if not falls_back(exc) or model_id == target.chain[-1]:
-                    _attempts(exc, target.chain, failures)
+                if not falls_back(exc) or model_id == chain[-1]:
+                    _attempts(exc, chain, failures)
                     raise
                 failures.append(exc)
                 self._fell_back(span, model_id, exc)
@@ -253,7 +267,7 @@ class Gateway:
                 yield _event(wire.usage_chunk_json(usage, name, completion_id, created))
             yield DONE
             response = ChatResponse("".join(text), usage=usage)
-            cost = model.profile.cost(usage)
+            cost = self.caller.priced(model_id, model.profile).cost(usage)
             self._finish(span, model_id, response, cost)
             await self._account(ctx, usage, cost, model_id)
         except KeelError as exc:

@@ -10,7 +10,7 @@ from keel.core.errors import KeelError, NotFoundError
 from keel.core.messages import ModelRef
 from keel.providers.base import ChatModel
 from keel.providers.registry import ProviderRegistry
-from keel.settings import AliasSettings, GatewaySettings
+from keel.settings import AliasSettings, GatewaySettings, RouteRule
 
 PIPELINE_PREFIX = "pipeline/"
 
@@ -20,6 +20,7 @@ class Target:
     name: str  # what the client asked for, echoed back in ``model``
     chain: tuple[str, ...] = ()  # provider:model ids, first serves, the rest fall back
     pipeline: PipelineRef | None = None
+    routes: tuple[RouteRule, ...] = ()  # an alias's routing rules, tried before ``chain``
 
 
 class Targets:
@@ -37,7 +38,8 @@ class Targets:
         if name.startswith(PIPELINE_PREFIX):
             found = Target(name, pipeline=PipelineRef.parse(name[len(PIPELINE_PREFIX) :]))
         elif name in self._aliases:
-            found = Target(name, tuple(self._aliases[name].models))
+            alias = self._aliases[name]
+            found = Target(name, tuple(alias.models), routes=tuple(alias.routes))
         elif ":" in name:
             ModelRef.parse(name)
             found = Target(name, (name,))

@@ -14,6 +14,7 @@ from keel.server import metrics
 from keel.server.auth import AuthMiddleware
 from keel.server.correlation import CorrelationMiddleware
 from keel.server.errors import install_error_handlers
+from keel.server.fast_path import ChatFastPath
 from keel.server.metrics import MetricsMiddleware
 from keel.server.routes import evals as eval_routes
 from keel.server.routes import health, invoke, keys, openai_api, pipelines, reviews, traces
@@ -49,13 +50,17 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
         version=__version__,
         summary="Versioned LLM pipelines behind resilient, traced model adapters.",
         lifespan=lifespan,
+        # Keel traces requests itself; FastAPI's own OpenTelemetry probe costs per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
+    app.add_middleware(ChatFastPath)  # innermost: after auth, before the router
     app.add_middleware(AuthMiddleware)  # added first so it runs inside the correlation id
     app.add_middleware(CorrelationMiddleware)
     app.add_middleware(MetricsMiddleware)
     install_error_handlers(app)
-    for module in (health, invoke, pipelines, traces, reviews, openai_api, keys, metrics):
+    # The OpenAI routes come first: route matching walks the routers in this order.
+    for module in (openai_api, health, invoke, pipelines, traces, reviews, keys, metrics):
         app.include_router(module.router)
     app.include_router(eval_routes.router)
     return app

@@ -76,3 +76,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+
+
+keel_error_response = _keel_error
+"""The envelope response for a ``KeelError``, for ASGI code that runs outside the router."""

@@ -45,7 +45,10 @@ def list_pipelines(request: Request) -> Response:
 def push_pipeline(request: Request, spec: dict[str, Any] = Body(...)) -> Response:
     """Store a spec (templates inline) as an immutable version; pushing it again is a no-op."""
     runtime: Runtime = request.app.state.runtime
-    result = runtime.catalog.push(spec_from_data(spec, source="request body"))
+    actor = request.state.principal.caller
+    result = runtime.catalog.push(spec_from_data(spec, source="request body"), created_by=actor)
+    if result.created:
+        runtime.store.audit.record(actor, "pipeline.push", f"{result.name}@{result.version}")
     body = {"name": result.name, "version": result.version, "created": result.created}
     return JSONBytes(body, status_code=201 if result.created else 200)
 
@@ -68,4 +71,10 @@ def set_label(name: str, label: str, body: LabelRequest, request: Request) -> Re
     runtime: Runtime = request.app.state.runtime
     previous = runtime.catalog.set_label(name, label, body.version)
     current = runtime.store.pipelines.resolve_label(name, label)
+    runtime.store.audit.record(
+        request.state.principal.caller,
+        "label.set",
+        f"{name}/{label}",
+        {"version": current, "previous": previous},
+    )
     return JSONBytes({"name": name, "label": label, "version": current, "previous": previous})
