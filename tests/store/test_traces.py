@@ -173,3 +173,19 @@ def test_list_limit_must_be_positive(store: Store) -> None:
     with pytest.raises(InvalidInputError) as info:
         store.traces.list(limit=0)
     assert info.value.code == "limit_invalid"
+
+
+def test_bulk_insert_plan_covers_every_row_with_few_distinct_statements() -> None:
+    import sqlalchemy as sa
+
+    from keel.store.bulk import MultiRowInsert
+    from keel.store.schema import spans
+
+    engine = sa.create_engine("sqlite://")
+    insert = MultiRowInsert(engine.dialect, spans, [c.name for c in spans.columns])
+    sizes_seen: set[int] = set()
+    for count in range(0, 5000, 7):
+        plan = insert.plan(count)
+        assert sum(plan) == count
+        sizes_seen.update(plan)
+    assert len(sizes_seen) <= 13

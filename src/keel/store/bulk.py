@@ -92,11 +92,27 @@ class MultiRowInsert:
         return f"{self._head}{', '.join([self._row] * rows)} ON CONFLICT DO NOTHING"
 
     def execute(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        step = self.rows_per_statement
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            sql = self._full if len(chunk) == step else self.sql(len(chunk))
+        start = 0
+        for size in self.plan(len(rows)):
+            sql = self._full if size == self.rows_per_statement else self.sql(size)
+            chunk = rows[start : start + size]
             conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
+            start += size
+
+    def plan(self, count: int) -> list[int]:
+        """Statement sizes covering ``count`` rows: full statements, then the remainder split
+        into powers of two. The driver caches one prepared statement per distinct text, so
+        this bounds them to about a dozen instead of one per remainder length (which grew
+        the process by hundreds of MB under load)."""
+        full, rest = divmod(count, self.rows_per_statement)
+        sizes = [self.rows_per_statement] * full
+        bit = 1 << max(rest.bit_length() - 1, 0)
+        while rest:
+            if rest >= bit:
+                sizes.append(bit)
+                rest -= bit
+            bit >>= 1
+        return sizes
 
 
 class CopyInsert:
