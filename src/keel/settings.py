@@ -128,6 +128,17 @@ class TelemetrySettings(_Section):
     )
 
 
+class FairnessSchedule(_Section):
+    pipeline: str = Field(description="NAME, NAME@VERSION or NAME@LABEL to audit.")
+    dataset: str = Field(description="Dataset NAME or NAME@VERSION whose inputs are rewritten.")
+    interval_seconds: float = Field(86400.0, ge=1, description="Seconds between two audits.")
+    metric: str = Field("success", description="Metric compared across variants.")
+    evaluators: list[str] = Field(
+        default_factory=list, description="Evaluators, as for `keel eval run -e`."
+    )
+    repeats: int = Field(1, ge=1, description="Trials per variant.")
+
+
 class EvalSettings(_Section):
     concurrency: int = Field(8, ge=1, description="Trials an eval run executes at once.")
     item_timeout_s: float = Field(
@@ -145,6 +156,11 @@ class EvalSettings(_Section):
     )
     alpha: float = Field(
         0.05, gt=0, lt=0.5, description="Significance level of the regression gate (two-sided)."
+    )
+    fairness_schedules: list[FairnessSchedule] = Field(
+        default_factory=list,
+        description="Counterfactual fairness audits the server runs on their interval, with the "
+        "default term sets; each report is stored as an eval run (`keel eval show`).",
     )
 
 
