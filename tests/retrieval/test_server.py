@@ -85,3 +85,55 @@ def test_invoke_returns_citations_and_never_restricted_passages(
         )
         client.close()
         as_hr.close()
+
+
+def test_cached_pipeline_answers_never_cross_group_lines(tmp_path: Path) -> None:
+    """With the response cache on, a restricted answer cached for an `hr` key is never
+    served to a key without the group, and the cache still serves repeats within a group."""
+    settings = KeelSettings(
+        home=tmp_path / "cache-home",
+        providers={"default_model": "testing:echo", "allow_remote": False},
+        auth={"admin_key": ADMIN_KEY},
+        gateway={"cache": {"enabled": True}},
+    )
+    runtime = Runtime(settings)
+    try:
+        write_corpus(tmp_path)
+        asyncio.run(runtime.retrieval.ingest("keel-docs", tmp_path / "docs"))
+        asyncio.run(runtime.retrieval.ingest("keel-docs", tmp_path / "hr", ("hr",)))
+        data = load_spec_dir(EXAMPLES / "docs-qa").model_dump(mode="json", by_alias=True)
+        data["model"]["id"] = "testing:echo"
+        runtime.catalog.push(spec_from_data(data))
+        admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+        body = {
+            "model": "pipeline/docs-qa",
+            "messages": [{"role": "user", "content": "What is the executive base salary?"}],
+            "input": {"question": "What is the executive base salary?"},
+        }
+        with LiveServer(runtime) as live, httpx.Client(base_url=live.url, timeout=30) as http:
+            keys = {
+                name: http.post(
+                    "/api/keys", json={"name": name, "groups": groups}, headers=admin
+                ).json()["key"]
+                for name, groups in (("hr-bot", ["hr"]), ("support-bot", []))
+            }
+
+            def ask(key: str) -> str:
+                response = http.post(
+                    "/v1/chat/completions",
+                    json=body,
+                    headers={"authorization": f"Bearer {key}"},
+                )
+                assert response.status_code == 200, response.text
+                return response.json()["choices"][0]["message"]["content"]
+
+            first_hr = ask(keys["hr-bot"])
+            assert "742,000" in first_hr  # the hr key reaches the restricted passage
+            assert ask(keys["hr-bot"]) == first_hr  # served again (from cache or not)
+            assert "742,000" not in ask(keys["support-bot"])  # never from the hr cache entry
+            hits = http.get("/metrics", headers=admin).text
+        assert 'keel_cache_lookups_total{result="hit"} 1.0' in hits, (
+            "the second hr request should have been a cache hit"
+        )
+    finally:
+        runtime.close()
