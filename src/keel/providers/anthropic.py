@@ -19,7 +19,6 @@ from keel.core.messages import (
     ChatChunk,
     ChatRequest,
     ChatResponse,
-    ModelRef,
     ToolCall,
     ToolCallDelta,
 )
@@ -27,6 +26,7 @@ from keel.core.usage import Price, Usage
 from keel.providers import anthropic_tools
 from keel.providers.base import ModelProfile, ProviderPlugin, lookup_family
 from keel.providers.http import (
+    HTTPChatModel,
     HTTPClient,
     event_json,
     malformed_response,
@@ -124,24 +124,10 @@ class AnthropicProvider:
         await self.client.aclose()
 
 
-class AnthropicChatModel:
+class AnthropicChatModel(HTTPChatModel):
     """One Claude model behind the Messages wire format."""
 
-    __slots__ = ("_client", "_name", "_profile", "_ref")
-
-    def __init__(self, provider: AnthropicProvider, name: str) -> None:
-        self._client = provider.client
-        self._name = name
-        self._ref = ModelRef(provider.name, name)
-        self._profile = provider.profile(name)
-
-    @property
-    def ref(self) -> ModelRef:
-        return self._ref
-
-    @property
-    def profile(self) -> ModelProfile:
-        return self._profile
+    __slots__ = ()
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         model = request.model or self._name

@@ -20,7 +20,7 @@ import math
 from collections.abc import AsyncGenerator, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -38,7 +38,9 @@ from keel.core.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from keel.core.messages import ModelRef
 from keel.core.sse import SSEEvent, SSEParser
+from keel.providers.base import ModelProfile
 from keel.settings import HTTPProviderSettings
 
 SettingsT = TypeVar("SettingsT", bound=HTTPProviderSettings)
@@ -397,3 +399,31 @@ def _status_hint(status: int, retry_after: float | None) -> str:
     if status < 500:
         return "The upstream rejected the request; check the parameters and extra fields."
     return "The upstream failed; retry later or fall back to another model."
+
+
+class _ClientProvider(Protocol):
+    name: str
+    client: HTTPClient
+
+    def profile(self, name: str) -> ModelProfile: ...
+
+
+class HTTPChatModel:
+    """What every model behind an HTTP provider holds: the provider's pooled client, its
+    own name and ``provider:model`` ref, and its profile. Wire formats subclass it."""
+
+    __slots__ = ("_client", "_name", "_profile", "_ref")
+
+    def __init__(self, provider: _ClientProvider, name: str) -> None:
+        self._client = provider.client
+        self._name = name
+        self._ref = ModelRef(provider.name, name)
+        self._profile = provider.profile(name)
+
+    @property
+    def ref(self) -> ModelRef:
+        return self._ref
+
+    @property
+    def profile(self) -> ModelProfile:
+        return self._profile

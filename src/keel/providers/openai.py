@@ -21,13 +21,13 @@ from keel.core.messages import (
     ChatRequest,
     ChatResponse,
     GenerationParams,
-    ModelRef,
     ToolCall,
     ToolCallDelta,
 )
 from keel.core.usage import Price, Usage
 from keel.providers.base import ModelProfile, ProviderPlugin, lookup_family
 from keel.providers.http import (
+    HTTPChatModel,
     HTTPClient,
     event_json,
     malformed_response,
@@ -170,24 +170,10 @@ class OpenAIProvider:
         await self.client.aclose()
 
 
-class OpenAIChatModel:
+class OpenAIChatModel(HTTPChatModel):
     """One model behind the OpenAI chat completions and embeddings wire format."""
 
-    __slots__ = ("_client", "_name", "_profile", "_ref")
-
-    def __init__(self, provider: OpenAIProvider, name: str) -> None:
-        self._client = provider.client
-        self._name = name
-        self._ref = ModelRef(provider.name, name)
-        self._profile = provider.profile(name)
-
-    @property
-    def ref(self) -> ModelRef:
-        return self._ref
-
-    @property
-    def profile(self) -> ModelProfile:
-        return self._profile
+    __slots__ = ()
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         model = request.model or self._name
