@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from keel.catalog import PipelineCatalog
 from keel.gateway.resilience import ModelCaller, ResilientModels
 from keel.guardrails.plugin import GuardrailPlugin
+from keel.guardrails.sanitizer import PiiSanitizer
 from keel.pipeline.runner import Runner
 from keel.pipeline.steps import StagePlugin
 from keel.providers.registry import ProviderRegistry
@@ -62,7 +63,7 @@ def build_retrieval(settings: KeelSettings, registry: ProviderRegistry) -> Retri
         r.sanitize_pii,
         r.vector_cache,
     )
-    return RetrievalService(config, registry)
+    return RetrievalService(config, registry, pii_sanitizer=PiiSanitizer())
 
 
 class Runtime:

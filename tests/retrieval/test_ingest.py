@@ -205,3 +205,29 @@ def _pdf(text: str) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+async def test_the_runtime_masks_pii_with_the_guardrails_scanner(tmp_path: Path) -> None:
+    """With `retrieval.sanitize_pii` on, ingestion uses the guardrails' PII scanner
+    (Presidio entity names, checksum-validated cards and IBANs), not the regex fallback."""
+    from keel.runtime import Runtime
+    from keel.settings import KeelSettings
+
+    settings = KeelSettings(home=tmp_path / "home", retrieval={"sanitize_pii": True})
+    runtime = Runtime(settings)
+    try:
+        folder = tmp_path / "tickets"
+        folder.mkdir()
+        (folder / "t1.txt").write_text(
+            "Customer jane.doe@example.com paid with card 4111 1111 1111 1111 "
+            "from IBAN GB82 WEST 1234 5698 7654 32; order 1234 5678 9012 3456 is not a card."
+        )
+        service = runtime.retrieval
+        await service.ingest("kb", folder)
+        hits = (await service.search(SearchRequest("kb", "customer paid with card"))).hits
+        text = hits[0].text
+        assert "jane.doe@example.com" not in text and "4111" not in text and "GB82" not in text
+        assert "[EMAIL_ADDRESS]" in text and "[CREDIT_CARD]" in text and "[IBAN_CODE]" in text
+        assert "1234 5678 9012 3456" in text  # fails the Luhn check: not masked as a card
+    finally:
+        runtime.close()

@@ -58,9 +58,6 @@ def ingest(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from keel.retrieval.sanitize import RegexSanitizer
-
-    sanitizer = RegexSanitizer() if sanitize else None
     columns = ("embedding", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with open_service() as service, Progress(*columns, console=stderr(), transient=True) as bar:
         task = bar.add_task("embedding", total=None)
@@ -74,7 +71,7 @@ def ingest(
                 paths,
                 _groups(groups),
                 embedder=embedder,
-                sanitizer=sanitizer,
+                sanitizer=service.pii_sanitizer if sanitize else None,
                 progress=progress,
             )
         )

@@ -48,9 +48,16 @@ class RetrievalConfig:
 class RetrievalService:
     """Owns the retrieval index (opened on first use) and the embedders built from plugins."""
 
-    def __init__(self, config: RetrievalConfig, registry: ProviderRegistry | None = None) -> None:
+    def __init__(
+        self,
+        config: RetrievalConfig,
+        registry: ProviderRegistry | None = None,
+        pii_sanitizer: Sanitizer | None = None,
+    ) -> None:
         self.config = config
         self._registry = registry
+        # The guardrails' PII scanner when the runtime has guardrails; regexes otherwise.
+        self.pii_sanitizer: Sanitizer = pii_sanitizer or RegexSanitizer()
         self._index: RetrievalIndex | None = None
         self.embedders = EmbedderRegistry.from_entry_points(registry)
 
@@ -64,7 +71,7 @@ class RetrievalService:
 
     def ingestor(self, embedder: str | None = None, sanitizer: Sanitizer | None = None) -> Ingestor:
         if sanitizer is None and self.config.sanitize_pii:
-            sanitizer = RegexSanitizer()
+            sanitizer = self.pii_sanitizer
         return Ingestor(
             self.index,
             self.embedders.get(embedder or self.config.embedder),
