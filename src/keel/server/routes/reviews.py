@@ -24,7 +24,12 @@ log = logging.getLogger("keel.review")
 
 class DecisionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reviewer: str = Field(min_length=1, description="Who decides; recorded in the audit log.")
+    reviewer: str | None = Field(
+        None,
+        min_length=1,
+        description="A display name for the person deciding; recorded after the API key's "
+        "identity, which is what the audit log trusts.",
+    )
     note: str | None = Field(None, description="Why; stored with the decision.")
     output: Any = Field(None, description="edit only: the corrected output (business object).")
     text: str | None = Field(None, description="edit only: the corrected answer text.")
@@ -92,7 +97,11 @@ def decide(
             f"{decision} takes no output or text; use edit", code="edit_misplaced"
         )
     runtime = _runtime(request)
+    # The authenticated key is the reviewer's identity; a name in the body only annotates it.
+    reviewer = request.state.principal.caller
+    if body.reviewer:
+        reviewer = f"{reviewer} as {body.reviewer}"
     item = runtime.reviews.decide(
-        review_id, decision, body.reviewer, edited=edited or None, note=body.note
+        review_id, decision, reviewer, edited=edited or None, note=body.note
     )
     return JSONBytes(item.to_dict(), background=BackgroundTask(runtime.reviews.notify, item))
