@@ -215,6 +215,7 @@ class EvalRunner:
             result.latency_ms,
             result.cost_usd,
             result.usage,
+            tuple(result.citations),
         )
         scores, details = await self._score(plan.evaluators, case)
         details["model"] = result.model

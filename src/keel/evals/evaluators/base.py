@@ -50,6 +50,7 @@ class Case:
     latency_ms: float = 0.0
     cost_usd: Decimal = Decimal(0)
     usage: Usage = field(default_factory=Usage)
+    citations: tuple[Mapping[str, Any], ...] = ()  # what retrieval put into the prompt
 
     @property
     def answer(self) -> str:
