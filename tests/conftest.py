@@ -10,10 +10,17 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 os.environ["KEEL_PROVIDERS__ALLOW_REMOTE"] = "false"
 os.environ.pop("KEEL_DATABASE_URL", None)
 os.environ.pop("KEEL_CONFIG", None)
+
+# Property tests: no per-example deadline (a busy two-core machine makes timing noise, not
+# bugs); in CI the examples are derived from each test's name, so a run is reproducible.
+hypothesis_settings.register_profile("keel", deadline=None)
+hypothesis_settings.register_profile("keel-ci", deadline=None, derandomize=True)
+hypothesis_settings.load_profile("keel-ci" if os.environ.get("CI") else "keel")
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "keel" / "examples"
 
