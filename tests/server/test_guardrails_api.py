@@ -115,6 +115,11 @@ def test_output_block_and_flag_show_on_the_trace(
     fired = client.get("/api/guardrails/stats").json()["fired"]
     assert {"pipeline": "guarded", "rule": "secrets", "action": "flag", "count": 1} in fired
     assert {"pipeline": "guarded", "rule": "exfiltration", "action": "block", "count": 1} in fired
+    metrics = client.get("/metrics").text
+    assert (
+        'keel_guardrail_rules_fired_total{action="flag",pipeline="guarded",rule="secrets"} 1.0'
+        in metrics
+    )
 
 
 INPUT_CASES = [

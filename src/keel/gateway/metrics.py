@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from keel.core.usage import Usage
@@ -21,16 +21,32 @@ from keel.gateway.breaker import STATE_VALUES, CircuitBreaker
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
+GuardrailCounts = Callable[[], list[dict[str, Any]]]
+
+
 class _Mirror(Collector):
-    """Gauges read at scrape time: circuit states and the span export queue."""
+    """Read at scrape time: circuit states, the span export queue, guardrail rules fired."""
 
     def __init__(
-        self, breakers: Callable[[], dict[str, CircuitBreaker]], tracer_provider: Any
+        self,
+        breakers: Callable[[], dict[str, CircuitBreaker]],
+        tracer_provider: Any,
+        guardrails: GuardrailCounts | None = None,
     ) -> None:
         self._breakers = breakers
         self._tracer_provider = tracer_provider
+        self._guardrails = guardrails
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        if self._guardrails is not None:
+            fired = CounterMetricFamily(
+                "keel_guardrail_rules_fired",
+                "Guardrail rules that fired, by pipeline, rule and action (this process).",
+                labels=["pipeline", "rule", "action"],
+            )
+            for row in self._guardrails():
+                fired.add_metric([row["pipeline"], row["rule"], row["action"]], row["count"])
+            yield fired
         circuit = GaugeMetricFamily(
             "keel_circuit_state",
             "Circuit per provider endpoint: 0 closed, 1 half-open, 2 open.",
@@ -54,7 +70,10 @@ class _Mirror(Collector):
 
 class GatewayMetrics:
     def __init__(
-        self, breakers: Callable[[], dict[str, CircuitBreaker]], tracer_provider: Any
+        self,
+        breakers: Callable[[], dict[str, CircuitBreaker]],
+        tracer_provider: Any,
+        guardrails: GuardrailCounts | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -96,7 +115,7 @@ class GatewayMetrics:
             ["code"],
             registry=r,
         )
-        r.register(_Mirror(breakers, tracer_provider))
+        r.register(_Mirror(breakers, tracer_provider, guardrails))
 
     def usage(
         self, usage: Usage, cost: Decimal, *, key: str, model: str, pipeline: str = ""

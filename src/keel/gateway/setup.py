@@ -39,7 +39,9 @@ def build_auth(runtime: Runtime, redis: Any = None) -> Auth:
 
 def build_metrics(runtime: Runtime) -> GatewayMetrics:
     caller = runtime.model_caller
-    return GatewayMetrics(lambda: caller.breakers, runtime.tracer_provider)
+    return GatewayMetrics(
+        lambda: caller.breakers, runtime.tracer_provider, runtime.guardrails.stats.snapshot
+    )
 
 
 def build_gateway(
