@@ -64,7 +64,11 @@ def sample_ratio_check(
     expected = np.array([shares[n] for n in names]) * total
     chi2, p_value = stats.chisquare(counts, expected)
     return SampleRatio(
-        {n: int(observed[n]) for n in names}, shares, float(chi2), float(p_value), p_value < alpha
+        {n: int(observed[n]) for n in names},
+        shares,
+        float(chi2),
+        float(p_value),
+        bool(p_value < alpha),
     )
 
 
@@ -149,8 +153,8 @@ def _recommend(
             True,
             arm,
             (
-                f"promote {arm}: better than {control} on {', '.join(v['better'])} by an always-valid "
-                "test, and worse on none"
+                f"promote {arm}: better than {control} on {', '.join(v['better'])} "
+                "by an always-valid test, and worse on none"
             ),
         )
     worse = [(arm, v["worse"]) for arm, v in scored if v["worse"]]

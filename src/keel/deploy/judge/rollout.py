@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import Any, Literal
 
 from keel.core.errors import InvalidInputError
@@ -61,7 +62,7 @@ class RolloutPolicy:
         steps = self.steps
         if not steps or any(not 0 < s <= 100 for s in steps):
             return "steps must be canary weights in percent, each in (0, 100], e.g. 5,25,50,100"
-        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        if any(b <= a for a, b in pairwise(steps)):
             return "steps must increase strictly, e.g. 5,25,50,100"
         if steps[0] == 100:
             return "a canary needs at least one step below 100 %; use blue-green to switch at once"

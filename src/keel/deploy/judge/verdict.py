@@ -20,7 +20,7 @@ from keel.deploy.judge.spec import ArmObservations, JudgePolicy
 
 
 class Verdict(StrEnum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
     MARGINAL = "marginal"
     FAIL = "fail"
     NODATA = "nodata"
@@ -115,7 +115,8 @@ def _decide(
             Verdict.NODATA,
             score,
             (
-                f"no data for {len(missing)} of {len(required)} required metrics: {', '.join(missing)}"
+                f"no data for {len(missing)} of {len(required)} required metrics: "
+                + ", ".join(missing)
             ),
         )
     failed = _failed_names(results)
