@@ -11,7 +11,7 @@ faster canary passes. Too few observations on either side is *nodata*.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -21,7 +21,7 @@ import numpy as np
 from keel.deploy.judge.paired import paired_test
 from keel.deploy.judge.proportions import newcombe, two_proportion_p, wilson
 from keel.deploy.judge.ranks import FloatArray, as_clean_array, mann_whitney, trim_outliers
-from keel.deploy.judge.spec import ArmObservations, MetricSpec
+from keel.deploy.judge.spec import ArmObservations, MetricSpec, Values
 
 Outcome = Literal["pass", "high", "low", "nodata"]
 
@@ -287,7 +287,7 @@ def evaluate_metric(
     spec: MetricSpec,
     baseline: ArmObservations,
     canary: ArmObservations,
-    paired: Mapping[str, Sequence[float]],
+    paired: Mapping[str, Values],
     *,
     confidence: float,
     drop_outliers: bool,

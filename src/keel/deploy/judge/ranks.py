@@ -39,7 +39,7 @@ class ShiftTest:
 def as_clean_array(values: object) -> FloatArray:
     """Values as a float array with NaN and infinities dropped (Kayenta's NaN removal)."""
     data = np.asarray(values, dtype=np.float64).ravel()
-    return data[np.isfinite(data)]
+    return np.asarray(data[np.isfinite(data)], dtype=np.float64)
 
 
 def trim_outliers(values: FloatArray) -> FloatArray:
@@ -50,7 +50,8 @@ def trim_outliers(values: FloatArray) -> FloatArray:
     iqr = q3 - q1
     low = min(p1, q1 - 3 * iqr)
     high = max(p99, q3 + 3 * iqr)
-    return values[(values >= low) & (values <= high)]
+    kept: FloatArray = values[(values >= low) & (values <= high)]
+    return kept
 
 
 def _count_at_most(baseline: FloatArray, canary: FloatArray, t: float) -> int:

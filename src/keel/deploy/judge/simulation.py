@@ -123,7 +123,8 @@ def simulate_rollout(
 ) -> SimulatedRollout:
     """Run one canary rollout to its end (or ``max_checks``) on simulated traffic."""
     state = RolloutState.start(0.0)
-    now, served, kinds = 0.0, 0, []
+    now, served = 0.0, 0
+    kinds: list[str] = []
     base, can, diffs = _Window(), _Window(), []
     reason = "check limit reached"
     while not state.finished and len(kinds) < max_checks:

@@ -12,8 +12,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+import numpy as np
+from numpy.typing import NDArray
+
 from keel.core.errors import InvalidInputError
 
+Values = Sequence[float] | NDArray[np.float64]
 Kind = Literal["continuous", "proportion", "paired"]
 Direction = Literal["increase", "decrease"]
 
@@ -162,7 +166,7 @@ class ArmObservations:
     the sample-ratio check); when omitted, the largest sample size seen is used.
     """
 
-    continuous: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    continuous: Mapping[str, Values] = field(default_factory=dict)
     events: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     requests: int | None = None
 

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from keel.deploy.judge.metrics import MetricResult, evaluate_metric
-from keel.deploy.judge.spec import ArmObservations, JudgePolicy
+from keel.deploy.judge.spec import ArmObservations, JudgePolicy, Values
 
 
 class Verdict(StrEnum):
@@ -136,7 +136,7 @@ def judge(
     policy: JudgePolicy,
     baseline: ArmObservations,
     canary: ArmObservations,
-    paired: Mapping[str, Sequence[float]] | None = None,
+    paired: Mapping[str, Values] | None = None,
 ) -> Judgement:
     """Judge a canary against its baseline over one window of per-request observations.
 
