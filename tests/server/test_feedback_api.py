@@ -25,6 +25,7 @@ from keel.settings import KeelSettings
 from keel.store.schema import metadata
 
 from ..conftest import EXAMPLES
+from ..store.conftest import postgres_server  # noqa: F401  (a fresh database per test)
 from .conftest import ADMIN_KEY, LiveServer, fake_triage
 
 pytestmark = pytest.mark.integration
@@ -57,8 +58,11 @@ def make_runtime(home: Path, database_url: str | None = None, **feedback: Any) -
 def served(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[httpx.Client, Runtime]]:
-    options = getattr(request, "param", {})
-    runtime = make_runtime(tmp_path / "home", **options)
+    options = dict(getattr(request, "param", {}))
+    url = None
+    if options.pop("postgres", False):
+        url = request.getfixturevalue("postgres_server").create_database()
+    runtime = make_runtime(tmp_path / "home", url, **options)
     try:
         with LiveServer(runtime) as live:
             headers = {"authorization": f"Bearer {ADMIN_KEY}"}
@@ -179,6 +183,9 @@ def test_service_keys_give_feedback_on_their_own_traces_only(
     assert {f["kind"] for f in listed["feedback"]} == {"score", "comment"}
 
 
+@pytest.mark.parametrize(
+    "served", [{}, pytest.param({"postgres": True}, marks=pytest.mark.postgres)], indirect=True
+)
 def test_shared_correction_becomes_ground_truth_that_an_eval_run_uses(
     served: tuple[httpx.Client, Runtime],
 ) -> None:

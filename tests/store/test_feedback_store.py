@@ -40,11 +40,12 @@ def traced(store: Store, subject: str = "charged twice", label: str = "billing")
     root = SpanRecord(
         trace_id,
         span_id,
-        None,
+        "c" * 16,  # a caller's traceparent: the run's root is not the trace's first span
         "pipeline triage",
         1,
         2,
         layer="pipeline",
+        attributes={"keel.root": True},
         input=json.dumps({"subject": subject}),
         output=json.dumps(decision),
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from keel.core.errors import InvalidInputError, NotFoundError
+from keel.core.tracing import ROOT
 
 if TYPE_CHECKING:
     from keel.core.tracing import SpanRecord, TraceRecord
@@ -48,7 +49,8 @@ def load_answer(store: Store, trace_id: str) -> TracedAnswer:
     if trace is None:
         msg = f"trace {trace_id!r} is not complete yet (its root span is not stored); retry shortly"
         raise NotFoundError(msg, code="trace_not_found", trace_id=trace_id)
-    root: SpanRecord | None = next((s for s in spans if s.parent_span_id is None), None)
+    # The run's root span: it may have a parent of its own (a caller's traceparent).
+    root: SpanRecord | None = next((s for s in spans if s.attributes.get(ROOT)), None)
     if root is None:
         return TracedAnswer(trace, None, None)
     return TracedAnswer(trace, _decode(root.input), _decode(root.output))
