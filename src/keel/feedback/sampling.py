@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from keel.store.samples import ReviewSample
+from keel.store.samples import OnlineScore, ReviewSample
 
 if TYPE_CHECKING:
     from keel.feedback.online import OnlineScorer
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from keel.store import Store
 
 log = logging.getLogger("keel.sampling")
+
+BATCH = 256  # sampled runs written per store transaction
 
 # How a sampled input is kept: the pipeline's logging policy applied to it (None drops it).
 InputPolicy = Callable[["RunResult", Any], Any]
@@ -106,38 +108,50 @@ class TrafficSampler:
         return rate > 0 and (rate >= 1 or self._rng.random() < rate)
 
     async def run(self) -> None:
-        """Drain the queue until cancelled; what is left at shutdown is counted as dropped."""
+        """Drain the queue until cancelled, in batches (one store transaction each); what is
+        left at shutdown is counted as dropped."""
         queue = self._queue
         if queue is None:
             raise RuntimeError("start() the sampler before running it")
         try:
             while True:
-                sampled = await queue.get()
+                batch = [await queue.get()]
+                while len(batch) < BATCH and not queue.empty():
+                    batch.append(queue.get_nowait())
                 try:
-                    await self.process(sampled)
-                except Exception:  # one bad run must not stop the worker
-                    self.counts.failed += 1
-                    log.exception("sampled trace %s failed", sampled.result.trace_id)
+                    await self.process(batch)
+                except Exception:  # one bad batch must not stop the worker
+                    self.counts.failed += len(batch)
+                    log.exception("%d sampled traces failed", len(batch))
         finally:
             self.counts.dropped += queue.qsize()
             self._queue = None
 
-    async def process(self, sampled: SampledRun) -> None:
-        result = sampled.result
-        if sampled.review:
-            sample = ReviewSample(
+    async def process(self, batch: list[SampledRun]) -> None:
+        now = datetime.now(UTC)
+        samples = [
+            ReviewSample(
                 id=secrets.token_hex(8),
-                trace_id=result.trace_id,
-                pipeline=result.pipeline,
-                pipeline_version=result.version,
-                input=self._input_policy(result, sampled.input),
-                result=result.to_dict(),
+                trace_id=s.result.trace_id,
+                pipeline=s.result.pipeline,
+                pipeline_version=s.result.version,
+                input=self._input_policy(s.result, s.input),
+                result=s.result.to_dict(),
                 status="pending",
-                created_at=datetime.now(UTC),
+                created_at=now,
             )
-            await asyncio.to_thread(self._store.samples.add, sample)
-            self.counts.reviewed_intake += 1
-        if sampled.score and self._scorer is not None:
-            scores = await self._scorer.score(result, sampled.input)
-            await asyncio.to_thread(self._store.samples.add_scores, scores)
-            self.counts.scored += 1
+            for s in batch
+            if s.review
+        ]
+        scores: list[OnlineScore] = []
+        scored = [s for s in batch if s.score]
+        if self._scorer is not None:
+            for sampled in scored:
+                scores.extend(await self._scorer.score(sampled.result, sampled.input))
+        await asyncio.to_thread(self._write, samples, scores)
+        self.counts.reviewed_intake += len(samples)
+        self.counts.scored += len(scored)
+
+    def _write(self, samples: list[ReviewSample], scores: list[OnlineScore]) -> None:
+        self._store.samples.add_many(samples)
+        self._store.samples.add_scores(scores)

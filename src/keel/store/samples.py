@@ -66,8 +66,16 @@ class SampleRepository:
 
     def add(self, sample: ReviewSample) -> None:
         """Queue a sampled trace for review; a trace already sampled is left as it is."""
+        self.add_many([sample])
+
+    def add_many(self, samples: Sequence[ReviewSample]) -> None:
+        """Queue sampled traces in one transaction (traces already sampled are skipped)."""
+        if not samples:
+            return
         with self._engine.begin() as conn:
-            conn.execute(insert_or_ignore(conn.dialect, review_samples), asdict(sample))
+            conn.execute(
+                insert_or_ignore(conn.dialect, review_samples), [asdict(s) for s in samples]
+            )
 
     def get(self, sample_id: str) -> ReviewSample:
         with self._engine.connect() as conn:
