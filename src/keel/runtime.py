@@ -5,22 +5,29 @@ Both the server and the CLI hold one ``Runtime``; nothing here is module-level s
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
 from keel.catalog import PipelineCatalog
+from keel.feedback.sampling import TrafficSampler
+from keel.feedback.service import FeedbackService
 from keel.gateway.resilience import ModelCaller, ResilientModels
 from keel.guardrails.plugin import GuardrailPlugin
 from keel.guardrails.sanitizer import PiiSanitizer
 from keel.pipeline.runner import Runner
-from keel.pipeline.steps import StagePlugin
+from keel.pipeline.steps import StagePlugin, to_json
 from keel.providers.registry import ProviderRegistry
 from keel.retrieval.service import RetrievalConfig, RetrievalPlugin, RetrievalService
 from keel.review_queue import ReviewQueue
 from keel.settings import KeelSettings
 from keel.store import Store
 from keel.telemetry.setup import build_tracer_provider
+
+if TYPE_CHECKING:
+    from keel.feedback.online import OnlineScorer
+    from keel.pipeline.runner import RunResult
 
 
 def provider_options(settings: KeelSettings) -> dict[str, dict[str, Any]]:
@@ -106,6 +113,40 @@ class Runtime:
             capture_content=settings.telemetry.capture_content,
             plugins=plugins,
         )
+        self.feedback = FeedbackService(self.store, settings.feedback)
+        self.sampler = TrafficSampler(
+            self.store, settings.feedback, self.online_scorer, input_policy=self.sampled_input
+        )
+
+    def online_scorer(self) -> OnlineScorer:
+        """The online evaluators configured in ``feedback.online_evals``, built once."""
+        from keel.evals.evaluators.base import EvalContext
+        from keel.evals.registry import EvaluatorRegistry
+        from keel.feedback.online import OnlineScorer
+
+        configs = self.settings.feedback.online_evals
+        if not configs:
+            return OnlineScorer([])
+        registry = EvaluatorRegistry.from_entry_points()
+        context = EvalContext(self.registry, self.settings.evals.judge_model)
+        return OnlineScorer(configs, lambda spec: registry.build(spec, context))
+
+    def sampled_input(self, result: RunResult, data: Any) -> Any:
+        """A sampled run's input as its trace keeps it: the pipeline's logging policy applied,
+        nothing when content capture is off."""
+        if not self.settings.telemetry.capture_content:
+            return None
+        compiled = self.catalog.compiled(result.pipeline, result.version)
+        payload_filter = self.runner.hooks_for(compiled).payload_filter
+        if payload_filter is None:
+            return data
+        kept = payload_filter("pipeline", "input", to_json(data))
+        if kept is None:
+            return None
+        try:
+            return json.loads(kept)
+        except ValueError:
+            return kept
 
     def flush(self) -> None:
         self.tracer_provider.force_flush()

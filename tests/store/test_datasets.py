@@ -97,3 +97,10 @@ def test_eval_results_are_kept_once_and_runs_resume(store: Store) -> None:
     assert store.eval_runs.find("nothing-here") is None
     with pytest.raises(NotFoundError):
         store.eval_runs.get("ffffff")
+
+
+def test_bare_numbers_round_trip_in_json_columns(store: Store) -> None:
+    # SQLite gives a column declared JSON numeric affinity: bare numbers must still read back.
+    items = [DatasetItem("n", 5, expected=42.5), DatasetItem("b", True, expected=0)]
+    store.datasets.create_version("numbers", items, source="test")
+    assert store.datasets.items("numbers") == items

@@ -11,6 +11,7 @@ from typer.exceptions import TyperException
 
 from keel.cli import datasets as datasets_cli
 from keel.cli import evals as evals_cli
+from keel.cli import feedback as feedback_cli
 from keel.cli import (
     keys,
     pipelines,
@@ -49,6 +50,7 @@ def build() -> typer.Typer:
     app.add_typer(datasets_cli.app, name="datasets")
     app.add_typer(evals_cli.app, name="eval")
     app.add_typer(review.app, name="review")
+    app.add_typer(feedback_cli.app, name="feedback")
     app.add_typer(retention.app, name="retention")
     app.command()(retrieval.ingest)
     app.add_typer(retrieval.app, name="collections")

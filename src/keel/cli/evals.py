@@ -14,6 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from keel.cli import quality
 from keel.cli.context import load_settings, open_store
 from keel.cli.output import print_json, stderr, stdout
 
@@ -357,3 +358,6 @@ def _matrix_table(cells: list[Any], metric: str, dataset: str) -> Table:
             c.run.run_id,
         )
     return out
+
+
+app.command("online")(quality.online)  # online evaluation of production traffic

@@ -9,6 +9,7 @@ import json
 import typer
 from rich.table import Table
 
+from keel.cli import quality
 from keel.cli.context import load_settings, open_store
 from keel.cli.output import print_json, shorten, stdout
 from keel.core.errors import InvalidInputError
@@ -110,3 +111,9 @@ def edit(
     if not edited:
         raise InvalidInputError("edit needs --text or --output", code="edit_empty")
     _decide(review_id, "edit", reviewer, note, edited)
+
+
+# Sampled review of production answers (keel.feedback): the same queue command group.
+app.command("samples")(quality.samples)
+app.command("mark")(quality.mark)
+app.command("accuracy")(quality.accuracy)

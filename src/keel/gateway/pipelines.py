@@ -73,7 +73,9 @@ async def pipeline_chat(
         label=ref.label,
         groups=ctx.groups,
     )
-    result = await runtime.runner.run(compiled, pipeline_input(call), context)
+    data = pipeline_input(call)
+    result = await runtime.runner.run(compiled, data, context)
+    runtime.sampler.offer(result, data)
     if result.review_id:  # the answer is held: never return it before a reviewer decides
         raise HeldForReview(
             f"the answer is held for human review; poll /v1/reviews/{result.review_id}",

@@ -28,3 +28,8 @@ class PiiSanitizer:
 
     def sanitize(self, text: str) -> str:
         return redact(text, self._built().find(text))
+
+    def scrub(self, text: str) -> tuple[str, tuple[str, ...]]:
+        """The redacted text and the entity types that were found in it."""
+        findings = self._built().find(text)
+        return redact(text, findings), tuple(f.entity for f in findings)

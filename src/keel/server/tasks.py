@@ -1,5 +1,6 @@
 """Scheduled work in the server: review timeouts, retention purges and fairness audits, each
-on its interval."""
+on its interval; and the worker that takes sampled production traffic off the request path
+(sampled review intake, online evaluation)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,9 @@ async def scheduled_tasks(runtime: Runtime) -> AsyncIterator[None]:
         default = settings.default_retention_days
         return await asyncio.to_thread(apply_retention, runtime.store, default)
 
+    runtime.sampler.start()
     tasks = [
+        asyncio.create_task(runtime.sampler.run()),
         asyncio.create_task(every(settings.review_sweep_seconds, "review", runtime.reviews.sweep)),
         asyncio.create_task(every(settings.retention_sweep_seconds, "retention", purge)),
     ]

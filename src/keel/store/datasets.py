@@ -114,34 +114,13 @@ class DatasetRepository:
         created_by: str | None = None,
     ) -> DatasetVersion:
         """Store ``items`` as the next version of ``name`` (all of them, or nothing)."""
-        _check_name(name)
-        if not items:
-            raise InvalidInputError(
-                "a dataset version needs at least one item", code="dataset_empty"
-            )
-        values: dict[str, Any] = {
-            "name": name,
-            "source": source,
-            "description": description,
-            "item_count": len(items),
-            "content_hash": content_hash(items),
-            "created_at": datetime.now(UTC),
-            "created_by": created_by,
-        }
         try:
             with self._engine.begin() as conn:
-                latest = conn.scalar(
-                    sa.select(sa.func.max(datasets.c.version)).where(datasets.c.name == name)
-                )
-                values["version"] = int(latest or 0) + 1
-                dataset_id = conn.execute(
-                    sa.insert(datasets).returning(datasets.c.id), values
-                ).scalar_one()
-                _insert_items(conn, dataset_id, items)
+                version = _write_version(conn, name, items, source, description, created_by)
         except IntegrityError as exc:
             msg = f"another version of dataset {name!r} was created at the same time; retry"
             raise ConflictError(msg, code="dataset_version_race", dataset=name) from exc
-        return self.get(name, values["version"])
+        return self.get(name, version)
 
     def add_items(
         self, name: str, items: Sequence[DatasetItem], *, source: str, created_by: str | None = None
@@ -150,13 +129,14 @@ class DatasetRepository:
 
         This is the entry point for items promoted from elsewhere (e.g. approved feedback).
         """
-        current = self.items(name)
-        known = {item.item_id for item in current}
-        clash = sorted(item.item_id for item in items if item.item_id in known)
-        if clash:
-            msg = f"dataset {name!r} already has item(s) {', '.join(clash[:10])}"
-            raise ConflictError(msg, code="dataset_item_exists", items=clash)
-        return self.create_version(name, [*current, *items], source=source, created_by=created_by)
+        try:
+            with self._engine.begin() as conn:
+                _find(conn, name, None)  # adding to a dataset that does not exist is an error
+                version = append_version(conn, name, items, source=source, created_by=created_by)
+        except IntegrityError as exc:
+            msg = f"another version of dataset {name!r} was created at the same time; retry"
+            raise ConflictError(msg, code="dataset_version_race", dataset=name) from exc
+        return self.get(name, version)
 
     def get(self, name: str, version: int | None = None) -> DatasetVersion:
         """A version by number, or the newest when ``version`` is None."""
@@ -200,6 +180,65 @@ class DatasetRepository:
         if not rows:
             raise _not_found(name, None)
         return [_to_version(row) for row in rows]
+
+
+def _write_version(
+    conn: Connection,
+    name: str,
+    items: Sequence[DatasetItem],
+    source: str,
+    description: str | None,
+    created_by: str | None,
+) -> int:
+    _check_name(name)
+    if not items:
+        raise InvalidInputError("a dataset version needs at least one item", code="dataset_empty")
+    latest = conn.scalar(sa.select(sa.func.max(datasets.c.version)).where(datasets.c.name == name))
+    values: dict[str, Any] = {
+        "name": name,
+        "version": int(latest or 0) + 1,
+        "source": source,
+        "description": description,
+        "item_count": len(items),
+        "content_hash": content_hash(items),
+        "created_at": datetime.now(UTC),
+        "created_by": created_by,
+    }
+    dataset_id = conn.execute(sa.insert(datasets).returning(datasets.c.id), values).scalar_one()
+    _insert_items(conn, dataset_id, items)
+    return int(values["version"])
+
+
+def append_version(
+    conn: Connection,
+    name: str,
+    items: Sequence[DatasetItem],
+    *,
+    source: str,
+    created_by: str | None = None,
+) -> int:
+    """Inside ``conn``'s transaction: the next version of ``name`` = its newest items plus
+    ``items`` (a dataset that does not exist yet starts at version 1). Item ids must be new."""
+    current: list[DatasetItem] = []
+    found = conn.execute(
+        sa.select(datasets.c.id)
+        .where(datasets.c.name == name)
+        .order_by(datasets.c.version.desc())
+        .limit(1)
+    ).first()
+    if found is not None:
+        rows = conn.execute(
+            sa.select(dataset_items)
+            .where(dataset_items.c.dataset_id == found.id)
+            .order_by(dataset_items.c.position)
+        ).all()
+        current = [_to_item(row) for row in rows]
+    known = {item.item_id for item in current}
+    clash = sorted(item.item_id for item in items if item.item_id in known)
+    if clash:
+        msg = f"dataset {name!r} already has item(s) {', '.join(clash[:10])}"
+        raise ConflictError(msg, code="dataset_item_exists", items=clash)
+    return _write_version(conn, name, [*current, *items], source, None, created_by)
 
 
 def _insert_items(conn: Connection, dataset_id: int, items: Sequence[DatasetItem]) -> None:

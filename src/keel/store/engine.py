@@ -66,6 +66,14 @@ def create_engine(url: str | URL) -> Engine:
     )
 
 
+def load_sqlite_json(value: Any) -> Any:
+    """A JSON column's value as SQLite returns it. A column declared ``JSON`` has numeric
+    affinity there, so a document that is a bare number comes back as an int or float."""
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 def _sqlite_engine(url: URL) -> Engine:
     database = url.database or ""
     in_memory = database in ("", ":memory:") or "mode=memory" in database
@@ -74,7 +82,7 @@ def _sqlite_engine(url: URL) -> Engine:
         engine = sa.create_engine(
             url,
             json_serializer=dump_json,
-            json_deserializer=orjson.loads,
+            json_deserializer=load_sqlite_json,
             poolclass=StaticPool,
             connect_args={"check_same_thread": False},
         )
@@ -84,7 +92,7 @@ def _sqlite_engine(url: URL) -> Engine:
         engine = sa.create_engine(
             url,
             json_serializer=dump_json,
-            json_deserializer=orjson.loads,
+            json_deserializer=load_sqlite_json,
             pool_size=8,
             max_overflow=8,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},

@@ -234,3 +234,94 @@ api_keys = sa.Table(
     sa.Column("created_by", sa.Text, nullable=True),
     sa.Column("revoked_at", UTCDateTime(), nullable=True),
 )
+
+
+# --- feedback: user feedback, the shared-feedback queue, sampled reviews, online scores -------
+
+# Feedback on a trace: one row per (trace, user, kind). ``user_id`` is the API key's caller,
+# plus "/<end user>" when the application names its end user.
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("trace_id", sa.String(32), nullable=False, index=True),
+    sa.Column("pipeline", sa.Text, nullable=True),
+    sa.Column("pipeline_version", sa.Text, nullable=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("value", JSONDocument, nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("caller", sa.Text, nullable=False),
+    sa.Column("end_user", sa.Text, nullable=True),
+    sa.Column("overrides", sa.Boolean, nullable=True),
+    sa.Column("automated", JSONDocument, nullable=True),
+    sa.Column("share", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("trace_id", "user_id", "kind"),
+    sa.Index(None, "user_id", "created_at"),
+    sa.Index(None, "pipeline", "created_at"),
+)
+
+# Shared conversations on their way to an evaluation dataset: scrubbed of PII, screened for
+# abuse and pranks, then approved or rejected by a person.
+feedback_queue = sa.Table(
+    "feedback_queue",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("feedback_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("trace_id", sa.String(32), nullable=False),
+    sa.Column("pipeline", sa.Text, nullable=True),
+    sa.Column("pipeline_version", sa.Text, nullable=True),
+    sa.Column("input", JSONDocument, nullable=False),
+    sa.Column("output", JSONDocument, nullable=True),
+    sa.Column("label", sa.Text, nullable=True),
+    sa.Column("expected", JSONDocument, nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("flags", JSONDocument, nullable=False),
+    sa.Column("pii", JSONDocument, nullable=False),
+    sa.Column("submitted_by", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("decided_by", sa.Text, nullable=True),
+    sa.Column("decided_at", UTCDateTime(), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("dataset", sa.Text, nullable=True),
+    sa.Column("dataset_version", sa.Integer, nullable=True),
+    sa.Index(None, "status", "created_at"),
+)
+
+# A random share of production answers, for reviewers to mark correct or incorrect.
+# (Held answers live in review_items: they block the caller and have deadlines.)
+review_samples = sa.Table(
+    "review_samples",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("trace_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("pipeline", sa.Text, nullable=False),
+    sa.Column("pipeline_version", sa.Text, nullable=False),
+    sa.Column("input", JSONDocument, nullable=True),
+    sa.Column("result", JSONDocument, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("reviewed_by", sa.Text, nullable=True),
+    sa.Column("reviewed_at", UTCDateTime(), nullable=True),
+    sa.Column("correction", JSONDocument, nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Index(None, "pipeline", "created_at"),
+    sa.Index(None, "status", "created_at"),
+)
+
+# Scores of online evaluators on sampled production traces: one row per trace and metric.
+online_scores = sa.Table(
+    "online_scores",
+    metadata,
+    sa.Column("trace_id", sa.String(32), primary_key=True),
+    sa.Column("metric", sa.String(200), primary_key=True),
+    sa.Column("pipeline", sa.Text, nullable=False),
+    sa.Column("pipeline_version", sa.Text, nullable=False),
+    sa.Column("evaluator", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "pipeline", "pipeline_version", "created_at"),
+)

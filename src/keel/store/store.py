@@ -12,9 +12,11 @@ from keel.store.audit import AuditRepository
 from keel.store.datasets import DatasetRepository
 from keel.store.engine import create_engine, describe, parse_url
 from keel.store.eval_runs import EvalRunRepository
+from keel.store.feedback import FeedbackRepository
 from keel.store.keys import KeyRepository
 from keel.store.pipelines import PipelineRepository
 from keel.store.reviews import ReviewRepository
+from keel.store.samples import SampleRepository
 from keel.store.traces import TraceRepository
 
 
@@ -34,6 +36,8 @@ class Store:
         self.eval_runs = EvalRunRepository(engine)
         self.reviews = ReviewRepository(engine)
         self.keys = KeyRepository(engine)
+        self.feedback = FeedbackRepository(engine)
+        self.samples = SampleRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

@@ -43,6 +43,7 @@ async def invoke(
         groups=principal.groups,
     )
     result = await runtime.runner.run(compiled, body.input, context)
+    runtime.sampler.offer(result, body.input)
     await request.app.state.auth.limiter.settle(principal, result.usage, result.cost_usd)
     request.state.metric_labels = {
         "model": result.model,
