@@ -17,7 +17,16 @@ from keel.server.errors import install_error_handlers
 from keel.server.fast_path import ChatFastPath
 from keel.server.metrics import MetricsMiddleware
 from keel.server.routes import evals as eval_routes
-from keel.server.routes import health, invoke, keys, openai_api, pipelines, reviews, traces
+from keel.server.routes import (
+    health,
+    invoke,
+    keys,
+    monitoring,
+    openai_api,
+    pipelines,
+    reviews,
+    traces,
+)
 from keel.server.tasks import scheduled_tasks
 from keel.settings import KeelSettings
 
@@ -63,4 +72,5 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
     for module in (openai_api, health, invoke, pipelines, traces, reviews, keys, metrics):
         app.include_router(module.router)
     app.include_router(eval_routes.router)
+    app.include_router(monitoring.router)
     return app

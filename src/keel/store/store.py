@@ -8,11 +8,13 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from keel.core.errors import ConfigError
 from keel.store import migrate
+from keel.store.alerts import AlertRepository
 from keel.store.audit import AuditRepository
 from keel.store.datasets import DatasetRepository
 from keel.store.engine import create_engine, describe, parse_url
 from keel.store.eval_runs import EvalRunRepository
 from keel.store.keys import KeyRepository
+from keel.store.monitoring import MonitoringRepository
 from keel.store.pipelines import PipelineRepository
 from keel.store.reviews import ReviewRepository
 from keel.store.traces import TraceRepository
@@ -34,6 +36,8 @@ class Store:
         self.eval_runs = EvalRunRepository(engine)
         self.reviews = ReviewRepository(engine)
         self.keys = KeyRepository(engine)
+        self.alerts = AlertRepository(engine)
+        self.monitoring = MonitoringRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
