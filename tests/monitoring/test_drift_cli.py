@@ -31,7 +31,7 @@ def _seed_project(current: Traffic) -> None:
         runtime.catalog.push(spec_from_data(SPEC))
         now = time.time_ns()
         rng = np.random.default_rng(11)
-        reference = spread(Traffic().samples(rng, 150), now - 3600 * NS, now - 700 * NS)
+        reference = spread(Traffic().samples(rng, 150), now - 3500 * NS, now - 700 * NS)
         recent = spread(current.samples(rng, 80), now - 500 * NS, now - NS)
         store_runs(runtime.store, reference + recent, "triage")
     finally:
@@ -44,7 +44,7 @@ def test_drift_check_on_stored_runs(tmp_path: Path) -> None:
         PipelineCatalog(store).push(spec_from_data(SPEC))
         now = time.time_ns()
         rng = np.random.default_rng(3)
-        reference = spread(Traffic().samples(rng, 150), now - 3600 * NS, now - 700 * NS)
+        reference = spread(Traffic().samples(rng, 150), now - 3500 * NS, now - 700 * NS)
         recent = spread(
             Traffic(refusal_rate=0.3, label_weights=(0.1, 0.3, 0.2, 0.4)).samples(rng, 80),
             now - 500 * NS,

@@ -55,7 +55,16 @@ def _runtime(tmp_path: Path, hook: Receiver, monitoring: dict[str, Any]) -> Runt
 
 
 def _events(hook: Receiver, key: str) -> list[str]:
-    return [b["event"] for b in hook.received if b.get("alert", {}).get("key") == key]
+    """Events announced for ``key``: JSON bodies name them; Slack texts start with them."""
+    found = []
+    for body in hook.received:
+        if body.get("alert", {}).get("key") == key:
+            found.append(f"json:{body['event']}")
+        elif f"] page: {key} " in body.get("text", "") or f"] ticket: {key} " in body.get(
+            "text", ""
+        ):
+            found.append("slack:" + body["text"][1:].split("]")[0].lower())
+    return sorted(found)
 
 
 def _wait(predicate: Any, timeout_s: float = 30.0) -> None:
@@ -74,7 +83,7 @@ def test_an_slo_burn_fires_once_and_resolves(tmp_path: Path) -> None:
             raise ProviderMalformedResponse("scripted outage", provider="testing")
         return "fine"
 
-    long_s, short_s = 4.0, 2.0
+    long_s, short_s = 20.0, 8.0
     rule = {
         "long_window_s": long_s,
         "short_window_s": short_s,
@@ -113,16 +122,19 @@ def test_an_slo_burn_fires_once_and_resolves(tmp_path: Path) -> None:
                         ).status_code
                         == 502
                     )
-                _wait(lambda: _events(hook, key) == ["firing", "firing"])
+                _wait(lambda: _events(hook, key) == ["json:firing", "slack:firing"])
                 firing = client.get("/api/alerts", params={"status": "firing"}).json()["alerts"]
                 assert [a["key"] for a in firing] == [key]
                 assert firing[0]["severity"] == "page"
                 slos = client.get("/api/slos").json()["slos"]
                 assert slos[0]["key"] == key and slos[0]["firing"] is True
                 time.sleep(1.0)  # several more evaluations while it keeps firing: no repeats
-                assert _events(hook, key) == ["firing", "firing"]
+                assert _events(hook, key) == ["json:firing", "slack:firing"]
                 state["fail"] = False
-                _wait(lambda: _events(hook, key).count("resolved") == 2)
+                _wait(lambda: len(_events(hook, key)) == 4)
+                assert _events(hook, key) == [
+                    "json:firing", "json:resolved", "slack:firing", "slack:resolved"
+                ]  # fmt: skip
                 history = client.get("/api/alerts", params={"status": "resolved"}).json()["alerts"]
                 assert [a["key"] for a in history] == [key]
                 deliveries = [
@@ -144,7 +156,7 @@ def test_an_slo_burn_fires_once_and_resolves(tmp_path: Path) -> None:
 def test_drift_monitors_fire_through_the_server(tmp_path: Path) -> None:
     now = time.time_ns()
     rng = np.random.default_rng(5)
-    reference = spread(Traffic().samples(rng, 150), now - 3600 * NS, now - 700 * NS)
+    reference = spread(Traffic().samples(rng, 150), now - 3500 * NS, now - 700 * NS)
     drifted = Traffic(medical_share=0.6, model_version="gpt-4o-2024-11-20")
     current = spread(drifted.samples(rng, 80), now - 500 * NS, now - NS)
     monitor = {"pipeline": "triage", "window_seconds": 600, "reference_seconds": 3000,
@@ -190,9 +202,9 @@ def test_a_scheduled_golden_set_catches_a_regression(tmp_path: Path) -> None:
             with LiveServer(runtime):
                 _wait(lambda: runtime.store.eval_runs.find(key) is not None, 60)
                 state["broken"] = True
-                _wait(lambda: "firing" in _events(hook, key), 60)
+                _wait(lambda: "json:firing" in _events(hook, key), 60)
                 state["broken"] = False
-                _wait(lambda: "resolved" in _events(hook, key), 60)
+                _wait(lambda: "json:resolved" in _events(hook, key), 60)
             [episode] = runtime.store.alerts.list(kind="golden")
             assert "exact" in episode.summary and "regressed" in episode.summary
             assert episode.status == "resolved"
