@@ -465,11 +465,14 @@ class MonitoringSettings(_Section):
         2000, ge=10, description="Newest runs read per window (embeddings: 300 of them)."
     )
     drift_permutations: int = Field(
-        200, ge=50, description="Permutations of the embedding (MMD) test."
+        200,
+        ge=50,
+        description="Permutations of the embedding (MMD) test; at least 12 / drift_alpha are "
+        "run so its p-value can reach the corrected level.",
     )
     golden: list[GoldenSchedule] = Field(
         default_factory=list,
-        description="Scheduled golden-set evaluations, each compared with its previous run.",
+        description="Scheduled golden-set evaluations, each compared with its last passing run.",
     )
     notifications: list[NotificationTargetSettings] = Field(
         default_factory=list, description="Webhooks told when an alert fires or resolves."

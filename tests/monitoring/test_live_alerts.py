@@ -149,6 +149,16 @@ def test_an_slo_burn_fires_once_and_resolves(tmp_path: Path) -> None:
                 assert client.get("/api/alerts", params={"status": "firing"}).json()["alerts"] == []
                 bad = client.get("/api/alerts", params={"status": "open"})
                 assert bad.status_code == 422
+                missing = client.get("/api/alerts/nope")
+                assert missing.status_code == 404
+                assert missing.json()["error"]["code"] == "alert_not_found"
+                unknown = client.post("/api/drift/nobody/check")
+                assert unknown.status_code == 404
+                assert unknown.json()["error"]["code"] == "pipeline_not_found"
+                check = client.post("/api/drift/triage/check", params={"window_seconds": 5})
+                assert check.status_code == 200
+                assert check.json()["input_drift"] is False  # too few runs: skipped
+                assert "input_embedding" in check.json()["skipped"]
         finally:
             runtime.close()
 

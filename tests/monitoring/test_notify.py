@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from keel.alerts.notify import Notifier, Target, slack_payload
-from keel.alerts.targets import PublicOnlyResolver, TargetRefused, check_target, is_public
+from keel.alerts.targets import PublicOnlyResolver, check_target, is_public
+from keel.core.errors import TargetRefused
 from keel.store.alerts import Alert
 
 from .receiver import receiver

@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 import aiohttp
 
-from keel.alerts.targets import TargetRefused, check_target, resolver
+from keel.alerts.targets import check_target, resolver
+from keel.core.errors import TargetRefused
 from keel.store.alerts import Alert
 
 log = logging.getLogger("keel.alerts")

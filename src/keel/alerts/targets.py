@@ -21,14 +21,9 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from keel.core.errors import InvalidInputError
+from keel.core.errors import TargetRefused
 
 SCHEMES = ("http", "https")
-
-
-class TargetRefused(InvalidInputError):
-    code = "notification_target_refused"
-    status = 422
 
 
 def is_public(address: str) -> bool:
