@@ -50,6 +50,7 @@ bench: install ## Benchmarks; each prints its figures
 	$(BIN)/python bench/guardrails/run.py
 	$(BIN)/python bench/deploy/simulate.py
 	$(BIN)/python bench/feedback.py
+	$(BIN)/python bench/drift.py
 
 LITELLM_VENV := .venv-bench-litellm
 

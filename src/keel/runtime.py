@@ -16,6 +16,7 @@ from keel.feedback.service import FeedbackService
 from keel.gateway.resilience import ModelCaller, ResilientModels
 from keel.guardrails.plugin import GuardrailPlugin
 from keel.guardrails.sanitizer import PiiSanitizer
+from keel.monitoring import Monitoring
 from keel.pipeline.runner import Runner
 from keel.pipeline.steps import StagePlugin, to_json
 from keel.providers.registry import ProviderRegistry
@@ -106,6 +107,8 @@ class Runtime:
         plugins.append(RetrievalPlugin(self.retrieval))
         # Pipeline model calls share the gateway's retries, breakers and concurrency bounds.
         self.model_caller = ModelCaller(settings.gateway)
+        # SLOs, drift monitors and the alert engine; features add conditions to its engine.
+        self.monitoring = Monitoring(self.store, settings.monitoring)
         self.runner = Runner(
             ResilientModels(self.registry, self.model_caller),
             self.tracer_provider.get_tracer("keel"),

@@ -21,6 +21,31 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from keel.settings_loop import (
+    BurnRateRule as BurnRateRule,
+)
+from keel.settings_loop import (
+    DriftMonitorSettings as DriftMonitorSettings,
+)
+from keel.settings_loop import (
+    FeedbackSettings as FeedbackSettings,
+)
+from keel.settings_loop import (
+    GoldenSchedule as GoldenSchedule,
+)
+from keel.settings_loop import (
+    MonitoringSettings as MonitoringSettings,
+)
+from keel.settings_loop import (
+    NotificationTargetSettings as NotificationTargetSettings,
+)
+from keel.settings_loop import (
+    OnlineEvalSettings as OnlineEvalSettings,
+)
+from keel.settings_loop import (
+    SLOSettings as SLOSettings,
+)
+
 ExporterName = Literal["store", "otlp", "console"]
 
 
@@ -183,89 +208,6 @@ class GuardrailSettings(_Section):
     retention_sweep_seconds: float = Field(
         3600.0, gt=0, description="How often the server purges data past its retention."
     )
-
-
-class OnlineEvalSettings(_Section):
-    pipeline: str = Field(description="Pipeline name whose production traces are scored.")
-    evaluators: list[str] = Field(
-        min_length=1,
-        description="Evaluator specs as `keel eval run -e` takes them (`NAME[:OPTIONS]`); "
-        "only reference-free metrics apply, since production traffic has no expected answer.",
-    )
-    sample_rate: float = Field(
-        0.1, ge=0, le=1, description="Share of this pipeline's production traces scored."
-    )
-
-
-class FeedbackSettings(_Section):
-    review_sample_rate: float = Field(
-        0.0,
-        ge=0,
-        le=1,
-        description="Share of every pipeline's production traces that goes to the sampled "
-        "review queue, unless `review_sample_rates` names the pipeline.",
-    )
-    review_sample_rates: dict[str, float] = Field(
-        default_factory=dict,
-        description="Per-pipeline share of production traces for sampled review, e.g. "
-        '`{"support-triage": 0.05}`.',
-    )
-    accuracy_target: float = Field(
-        0.9, gt=0, le=1, description="Accuracy a pipeline should reach in sampled review."
-    )
-    accuracy_targets: dict[str, float] = Field(
-        default_factory=dict, description="Per-pipeline accuracy targets (override the default)."
-    )
-    accuracy_window_hours: float = Field(
-        168.0, gt=0, description="Sampled traces of the last this many hours count for accuracy."
-    )
-    confidence: float = Field(
-        0.95, gt=0.5, lt=1, description="Confidence level of accuracy and online-score intervals."
-    )
-    online_evals: list[OnlineEvalSettings] = Field(
-        default_factory=list,
-        description="Evaluators that score a sampled share of a pipeline's production traces "
-        "off the request path.",
-    )
-    queue_size: int = Field(
-        1000,
-        ge=1,
-        description="Sampled traces waiting for review intake or online scoring; beyond this "
-        "they are dropped and counted.",
-    )
-    override_min_decisions: int = Field(
-        20,
-        ge=1,
-        description="Judged traces a user needs before their override rate is tested.",
-    )
-    override_alpha: float = Field(
-        0.01,
-        gt=0,
-        lt=1,
-        description="Family-wise significance level (Holm) of the anomalous-override test.",
-    )
-    flood_corrections_per_hour: int = Field(
-        30,
-        ge=1,
-        description="Corrections one user may send in an hour before their shared feedback is "
-        "flagged as flooding.",
-    )
-    toxicity_threshold: float = Field(
-        0.8, gt=0, le=1, description="Toxicity score at which shared feedback is flagged."
-    )
-
-    def sample_rate(self, pipeline: str) -> float:
-        return self.review_sample_rates.get(pipeline, self.review_sample_rate)
-
-    def target(self, pipeline: str) -> float:
-        return self.accuracy_targets.get(pipeline, self.accuracy_target)
-
-    @model_validator(mode="after")
-    def _shares(self) -> FeedbackSettings:
-        for name, value in [*self.review_sample_rates.items(), *self.accuracy_targets.items()]:
-            if not 0 <= value <= 1:
-                raise ValueError(f"{name}: rates and targets are between 0 and 1, got {value}")
-        return self
 
 
 class RetrievalSettings(_Section):
@@ -456,6 +398,9 @@ class KeelSettings(BaseSettings):
     feedback: FeedbackSettings = Field(
         default_factory=FeedbackSettings,
         description="Feedback, sampled review, accuracy targets and online evaluation.",
+    )
+    monitoring: MonitoringSettings = Field(
+        default_factory=MonitoringSettings, description="SLOs, drift monitors and alerts."
     )
     redis_url: str | None = Field(
         None,

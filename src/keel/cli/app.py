@@ -14,6 +14,7 @@ from keel.cli import evals as evals_cli
 from keel.cli import feedback as feedback_cli
 from keel.cli import (
     keys,
+    monitoring,
     pipelines,
     project,
     redteam,
@@ -55,6 +56,9 @@ def build() -> typer.Typer:
     app.command()(retrieval.ingest)
     app.add_typer(retrieval.app, name="collections")
     app.add_typer(keys.app, name="keys")
+    app.add_typer(monitoring.alerts_app, name="alerts")
+    app.add_typer(monitoring.slo_app, name="slo")
+    app.add_typer(monitoring.drift_app, name="drift")
     return app
 
 

@@ -10,6 +10,7 @@ into one JSON envelope and the CLI prints the message without a traceback.
     ├── SpecError                  a pipeline spec or template is invalid
     │   └── TemplateError          a prompt template failed to compile or render
     ├── InvalidInputError          a request or pipeline input is malformed
+    │   └── TargetRefused          a notification URL is not http(s) or is not public
     ├── NotFoundError              a named thing does not exist
     ├── ConflictError              the request contradicts stored state
     ├── HeldForReview              the answer waits for a reviewer (202, not an error)
@@ -70,6 +71,13 @@ class TemplateError(SpecError):
 
 class InvalidInputError(KeelError):
     code = "invalid_input"
+    status = 422
+
+
+class TargetRefused(InvalidInputError):
+    """A webhook target Keel will not call: not http(s), or resolving to a private address."""
+
+    code = "notification_target_refused"
     status = 422
 
 

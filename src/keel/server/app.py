@@ -18,7 +18,16 @@ from keel.server.fast_path import ChatFastPath
 from keel.server.metrics import MetricsMiddleware
 from keel.server.routes import evals as eval_routes
 from keel.server.routes import feedback as feedback_routes
-from keel.server.routes import health, invoke, keys, openai_api, pipelines, reviews, traces
+from keel.server.routes import (
+    health,
+    invoke,
+    keys,
+    monitoring,
+    openai_api,
+    pipelines,
+    reviews,
+    traces,
+)
 from keel.server.routes import quality as quality_routes
 from keel.server.tasks import scheduled_tasks
 from keel.settings import KeelSettings
@@ -67,4 +76,5 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
     app.include_router(eval_routes.router)
     app.include_router(feedback_routes.router)
     app.include_router(quality_routes.router)
+    app.include_router(monitoring.router)
     return app

@@ -1,6 +1,7 @@
-"""Scheduled work in the server: review timeouts, retention purges and fairness audits, each
-on its interval; and the worker that takes sampled production traffic off the request path
-(sampled review intake, online evaluation)."""
+"""Scheduled work in the server: review timeouts, retention purges, fairness audits, alert
+evaluation (SLO burn rates, drift monitors and other conditions) and golden-set evaluations,
+each on its interval; and the worker that takes sampled production traffic off the request
+path (sampled review intake, online evaluation)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from keel.retention import apply_retention
 from keel.runtime import Runtime
-from keel.settings import FairnessSchedule
+from keel.settings import FairnessSchedule, GoldenSchedule
 
 log = logging.getLogger("keel.tasks")
 
@@ -47,6 +48,20 @@ def fairness_audit(runtime: Runtime, schedule: FairnessSchedule) -> Callable[[],
     return audit
 
 
+def golden_run(runtime: Runtime, schedule: GoldenSchedule) -> Callable[[], Awaitable[object]]:
+    """One scheduled golden-set evaluation; its verdict goes to the alert engine."""
+
+    async def run() -> object:
+        from keel.drift.golden import golden_check  # deferred: pulls in scipy
+
+        signal = await golden_check(runtime, schedule)
+        await runtime.monitoring.engine.report([signal])
+        log.info("golden run: %s", signal.summary)
+        return signal
+
+    return run
+
+
 @contextlib.asynccontextmanager
 async def scheduled_tasks(runtime: Runtime) -> AsyncIterator[None]:
     settings = runtime.settings.guardrails
@@ -61,6 +76,14 @@ async def scheduled_tasks(runtime: Runtime) -> AsyncIterator[None]:
         asyncio.create_task(every(settings.review_sweep_seconds, "review", runtime.reviews.sweep)),
         asyncio.create_task(every(settings.retention_sweep_seconds, "retention", purge)),
     ]
+    monitoring = runtime.settings.monitoring
+    engine = runtime.monitoring.engine
+    tasks.append(asyncio.create_task(every(monitoring.evaluate_seconds, "alerts", engine.tick)))
+    for golden in monitoring.golden:
+        name = f"golden {golden.pipeline}"
+        tasks.append(
+            asyncio.create_task(every(golden.interval_seconds, name, golden_run(runtime, golden)))
+        )
     for schedule in runtime.settings.evals.fairness_schedules:
         job = fairness_audit(runtime, schedule)
         name = f"fairness {schedule.pipeline}"

@@ -211,6 +211,13 @@ class EvalRunRepository:
         with self._engine.begin() as conn:
             conn.execute(sa.update(eval_runs).where(eval_runs.c.run_id == run_id).values(values))
 
+    def set_label(self, run_id: str, label: str) -> None:
+        """Name a finished run, e.g. as the baseline later runs are compared with."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                sa.update(eval_runs).where(eval_runs.c.run_id == run_id).values(label=label)
+            )
+
     def add_to_summary(self, run_id: str, key: str, value: Any) -> None:
         """Attach a derived report (e.g. a fairness audit) to a finished run's summary."""
         with self._engine.begin() as conn:

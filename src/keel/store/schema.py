@@ -325,3 +325,25 @@ online_scores = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index(None, "pipeline", "pipeline_version", "created_at"),
 )
+
+# Alerts raised by SLO burn rates, drift checks and other conditions: one row per episode,
+# firing until resolved. ``open_key`` holds the alert key while the episode fires and is
+# cleared when it resolves; its unique constraint lets only one replica open an episode.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("key", sa.Text, nullable=False, index=True),
+    sa.Column("open_key", sa.Text, nullable=True, unique=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("pipeline", sa.Text, nullable=True),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("details", JSONDocument, nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("resolved_at", UTCDateTime(), nullable=True),
+    sa.Column("notifications", JSONDocument, nullable=False),
+    sa.Index(None, "status", "started_at"),
+)

@@ -8,12 +8,14 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from keel.core.errors import ConfigError
 from keel.store import migrate
+from keel.store.alerts import AlertRepository
 from keel.store.audit import AuditRepository
 from keel.store.datasets import DatasetRepository
 from keel.store.engine import create_engine, describe, parse_url
 from keel.store.eval_runs import EvalRunRepository
 from keel.store.feedback import FeedbackRepository
 from keel.store.keys import KeyRepository
+from keel.store.monitoring import MonitoringRepository
 from keel.store.pipelines import PipelineRepository
 from keel.store.reviews import ReviewRepository
 from keel.store.samples import SampleRepository
@@ -38,6 +40,8 @@ class Store:
         self.keys = KeyRepository(engine)
         self.feedback = FeedbackRepository(engine)
         self.samples = SampleRepository(engine)
+        self.alerts = AlertRepository(engine)
+        self.monitoring = MonitoringRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

@@ -1,0 +1,1 @@
+"""Alerts: conditions, the firing/resolved lifecycle and webhook notifications."""

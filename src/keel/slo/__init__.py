@@ -1,0 +1,1 @@
+"""Service-level objectives and multi-window, multi-burn-rate alerting on stored runs."""
