@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.trace import TracerProvider
 
 from keel.catalog import PipelineCatalog
+from keel.feedback.alerting import ReviewAccuracyCondition
 from keel.feedback.sampling import TrafficSampler
 from keel.feedback.service import FeedbackService
 from keel.gateway.resilience import ModelCaller, ResilientModels
@@ -117,6 +118,7 @@ class Runtime:
             plugins=plugins,
         )
         self.feedback = FeedbackService(self.store, settings.feedback)
+        self.monitoring.engine.add(ReviewAccuracyCondition(self.store, settings.feedback))
         self.sampler = TrafficSampler(
             self.store, settings.feedback, self.online_scorer, input_policy=self.sampled_input
         )

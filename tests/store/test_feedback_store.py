@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from keel.alerts.engine import AlertEngine
+from keel.alerts.notify import Notifier
 from keel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from keel.core.tracing import SpanRecord, TraceRecord
 from keel.feedback.accuracy import review_accuracy
+from keel.feedback.alerting import ReviewAccuracyCondition
 from keel.feedback.service import FeedbackService
 from keel.feedback.verdicts import mark_sample
 from keel.settings import FeedbackSettings
@@ -249,3 +252,22 @@ def test_online_scores_are_stored_once_per_trace_and_metric(store: Store) -> Non
     found = store.samples.scores(trace_id="t" * 32)
     assert [(s.metric, s.value) for s in found] == [("latency_ms", 12.5), ("ok", None)]
     assert store.samples.scores(pipeline="triage", version="other") == []
+
+
+def test_review_accuracy_below_target_fires_an_alert_and_resolves(store: Store) -> None:
+    store.pipelines.put_version("triage", VERSION, SPEC)
+    condition = ReviewAccuracyCondition(store, FeedbackSettings(accuracy_targets={"triage": 0.9}))
+    engine = AlertEngine(store, Notifier([]), [condition])
+    now = datetime.now(UTC)
+    assert engine.evaluate(now) == []  # nothing reviewed: no evidence, no alert
+    for _ in range(10):  # 2/10 correct: Wilson 95 % upper bound 0.51 < 0.9
+        mark_sample(store, _sample(store).id, "incorrect", "rev")
+    for _ in range(2):
+        mark_sample(store, _sample(store).id, "correct", "rev")
+    [fired] = engine.evaluate(now + timedelta(seconds=1))
+    assert fired.event == "firing" and fired.alert.kind == "review_accuracy"
+    assert fired.alert.details["reviewed"] == 12 and fired.alert.details["correct"] == 2
+    for _ in range(60):  # 62/72 correct: the interval now reaches the target
+        mark_sample(store, _sample(store).id, "correct", "rev")
+    [resolved] = engine.evaluate(now + timedelta(seconds=2))
+    assert resolved.event == "resolved" and resolved.alert.id == fired.alert.id

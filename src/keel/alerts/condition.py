@@ -45,9 +45,9 @@ class AccuracyEstimateLike(Protocol):
     @property
     def correct(self) -> int: ...
     @property
-    def low(self) -> float: ...
+    def low(self) -> float | None: ...
     @property
-    def high(self) -> float: ...
+    def high(self) -> float | None: ...
     @property
     def target(self) -> float: ...
     @property
@@ -64,7 +64,7 @@ class AccuracyBelowTarget:
 
     def evaluate(self, now: datetime) -> list[Signal]:
         found = self.estimate()
-        if found is None:
+        if found is None or found.low is None or found.high is None:
             return []
         details = {
             "reviewed": found.n,
