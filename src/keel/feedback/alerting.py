@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from keel.alerts.condition import AccuracyBelowTarget, Signal
@@ -17,6 +18,10 @@ from keel.feedback.accuracy import AccuracyEstimate, review_accuracy
 if TYPE_CHECKING:
     from keel.settings import FeedbackSettings
     from keel.store import Store
+
+
+def _known(found: AccuracyEstimate | None) -> AccuracyEstimate | None:
+    return found
 
 
 @dataclass(slots=True)
@@ -45,5 +50,5 @@ class ReviewAccuracyCondition:
         signals: list[Signal] = []
         for pipeline in self.pipelines():
             found = self.estimate(pipeline, now)
-            signals += AccuracyBelowTarget(pipeline, lambda found=found: found).evaluate(now)
+            signals += AccuracyBelowTarget(pipeline, partial(_known, found)).evaluate(now)
         return signals
