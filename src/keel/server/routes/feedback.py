@@ -13,7 +13,6 @@ from starlette.responses import Response
 
 from keel.core.errors import NotFoundError
 from keel.core.tracing import TraceRecord
-from keel.feedback.overrides import assess_users, override_counts
 from keel.feedback.payloads import FeedbackIn
 from keel.gateway.keys import Principal
 from keel.runtime import Runtime
@@ -98,6 +97,8 @@ def overrides_report(
     pipeline: str | None = Query(None),
     days: float | None = Query(None, gt=0, description="Only judgements of the last N days."),
 ) -> Response:
+    from keel.feedback.overrides import assess_users, override_counts  # scipy: deferred
+
     runtime = _runtime(request)
     settings = runtime.settings.feedback
     since = datetime.now(UTC) - timedelta(days=days) if days else None

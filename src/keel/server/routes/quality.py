@@ -10,8 +10,6 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from keel.feedback.accuracy import accuracy_by_version, review_accuracy
-from keel.feedback.online import online_summary
 from keel.feedback.verdicts import mark_sample
 from keel.runtime import Runtime
 from keel.server.responses import JSONBytes
@@ -83,6 +81,8 @@ def accuracy(
     by_version: bool = Query(False, description="One estimate per version."),
 ) -> Response:
     """Accuracy with a Wilson interval, and whether it is below the pipeline's target."""
+    from keel.feedback.accuracy import accuracy_by_version, review_accuracy  # scipy: deferred
+
     runtime = _runtime(request)
     settings = runtime.settings.feedback
     window = window_hours or settings.accuracy_window_hours
@@ -107,6 +107,8 @@ def online(
     hours: float | None = Query(None, gt=0, description="Only scores of the last N hours."),
 ) -> Response:
     """Per version and metric: traces scored, mean and interval."""
+    from keel.feedback.online import online_summary  # scipy: deferred
+
     runtime = _runtime(request)
     since = datetime.now(UTC) - timedelta(hours=hours) if hours else None
     summary = online_summary(
