@@ -41,7 +41,7 @@ def gateway_settings_extra() -> dict[str, Any]:
     return {
         "models": {"openai:gpt-4o-mini": {"first_token_timeout": 0.5, "total_timeout": 1.5}},
         "retry": {"max_attempts": 2, "base_delay": 0.01, "max_retry_after": 2},
-        "breaker": {"failure_threshold": 4, "window_seconds": 30, "open_seconds": 0.5},
+        "breaker": {"failure_threshold": 4, "window_seconds": 30, "open_seconds": 2.0},
     }
 
 
@@ -179,6 +179,6 @@ def test_the_circuit_opens_then_a_probe_closes_it(live: LiveServer, upstream: Mo
     assert hits(upstream, PRIMARY) == 4  # 2 requests x 2 attempts opened the circuit
     assert post(live).status_code == 200
     assert hits(upstream, PRIMARY) == 4  # open: the primary is not called
-    time.sleep(0.6)  # open_seconds passed: one half-open probe
+    time.sleep(2.1)  # open_seconds passed: one half-open probe
     upstream.script(PRIMARY, json_reply(openai_completion("primary again")))
     assert post(live).json()["choices"][0]["message"]["content"] == "primary again"
