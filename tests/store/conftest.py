@@ -26,7 +26,7 @@ POSTGRES_URL = os.environ.get(
 )
 _TABLES = (
     "spans, traces, pipeline_labels, pipeline_versions, pipelines, audit_log, "
-    "eval_results, eval_runs, dataset_items, datasets"
+    "eval_results, eval_runs, dataset_items, datasets, usage_hourly"
 )
 
 

@@ -22,6 +22,7 @@ from keel.cli import (
     run,
     serve,
     traces,
+    usage,
 )
 from keel.cli.output import stderr
 from keel.core.errors import KeelError
@@ -53,6 +54,7 @@ def build() -> typer.Typer:
     app.command()(retrieval.ingest)
     app.add_typer(retrieval.app, name="collections")
     app.add_typer(keys.app, name="keys")
+    app.command()(usage.usage)
     return app
 
 

@@ -29,7 +29,7 @@ class Correlation:
     parent: Context | None
 
 
-def _from_headers(headers: list[tuple[bytes, bytes]]) -> Correlation:
+def from_headers(headers: list[tuple[bytes, bytes]]) -> Correlation:
     request_id = traceparent = tracestate = None
     for key, value in headers:
         if key == _REQUEST_ID:
@@ -63,7 +63,7 @@ class CorrelationMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            correlation = _from_headers(scope["headers"])
+            correlation = from_headers(scope["headers"])
         except InvalidInputError as exc:
             rid = secrets.token_hex(16)
             response = JSONBytes(

@@ -1,5 +1,5 @@
-"""Scheduled work in the server: review timeouts, retention purges and fairness audits, each
-on its interval."""
+"""Scheduled work in the server: review timeouts, retention purges, fairness audits and
+usage writes, each on its interval."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from keel.gateway.usage import UsageLedger
 from keel.retention import apply_retention
 from keel.runtime import Runtime
 from keel.settings import FairnessSchedule
@@ -46,8 +47,18 @@ def fairness_audit(runtime: Runtime, schedule: FairnessSchedule) -> Callable[[],
     return audit
 
 
+async def flush_usage(ledger: UsageLedger) -> None:
+    """Write the summed usage; a store failure is logged and the sums kept for next time."""
+    try:
+        await ledger.flush()
+    except Exception:
+        log.exception("could not write usage to the store; it is kept for the next write")
+
+
 @contextlib.asynccontextmanager
-async def scheduled_tasks(runtime: Runtime) -> AsyncIterator[None]:
+async def scheduled_tasks(
+    runtime: Runtime, ledger: UsageLedger | None = None
+) -> AsyncIterator[None]:
     settings = runtime.settings.guardrails
 
     async def purge() -> object:
@@ -58,6 +69,9 @@ async def scheduled_tasks(runtime: Runtime) -> AsyncIterator[None]:
         asyncio.create_task(every(settings.review_sweep_seconds, "review", runtime.reviews.sweep)),
         asyncio.create_task(every(settings.retention_sweep_seconds, "retention", purge)),
     ]
+    if ledger is not None:
+        seconds = runtime.settings.gateway.usage_flush_seconds
+        tasks.append(asyncio.create_task(every(seconds, "usage", ledger.flush)))
     for schedule in runtime.settings.evals.fairness_schedules:
         job = fairness_audit(runtime, schedule)
         name = f"fairness {schedule.pipeline}"

@@ -234,3 +234,20 @@ api_keys = sa.Table(
     sa.Column("created_by", sa.Text, nullable=True),
     sa.Column("revoked_at", UTCDateTime(), nullable=True),
 )
+
+# Usage per hour, API key, pipeline and model: what was billed and what the cache saved.
+usage_hourly = sa.Table(
+    "usage_hourly",
+    metadata,
+    sa.Column("hour", UTCDateTime(), nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("requests", sa.BigInteger, nullable=False),
+    sa.Column("cache_hits", sa.BigInteger, nullable=False),
+    sa.Column("input_tokens", sa.BigInteger, nullable=False),
+    sa.Column("output_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cost_usd", ExactDecimal(), nullable=False),
+    sa.Column("saved_usd", ExactDecimal(), nullable=False),
+    sa.PrimaryKeyConstraint("hour", "key_id", "pipeline", "model"),
+)

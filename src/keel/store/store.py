@@ -16,6 +16,7 @@ from keel.store.keys import KeyRepository
 from keel.store.pipelines import PipelineRepository
 from keel.store.reviews import ReviewRepository
 from keel.store.traces import TraceRepository
+from keel.store.usage import UsageRepository
 
 
 class Store:
@@ -34,6 +35,7 @@ class Store:
         self.eval_runs = EvalRunRepository(engine)
         self.reviews = ReviewRepository(engine)
         self.keys = KeyRepository(engine)
+        self.usage = UsageRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
