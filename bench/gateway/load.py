@@ -1,14 +1,23 @@
-"""An asyncio load generator (aiohttp client, keep-alive): ``concurrency`` workers send the
-same request back to back for ``seconds`` and record each latency (a stream's latency is
-until its last byte)."""
+"""An asyncio load generator (aiohttp client, keep-alive): ``concurrency`` workers send
+requests back to back for ``seconds`` and record each latency (a stream's latency is until
+its last byte).
+
+``body`` is either fixed bytes or a function of the request's sequence number, so each
+request can differ (the gateway's response cache then looks every request up and misses,
+which is the cost a cache-enabled gateway pays on fresh traffic).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
+
+Body = bytes | Callable[[int], bytes]
 
 
 @dataclass
@@ -27,10 +36,17 @@ class Result:
 
 
 async def run(
-    url: str, body: bytes, headers: dict[str, str], concurrency: int, seconds: float
+    url: str,
+    body: Body,
+    headers: dict[str, str],
+    concurrency: int,
+    seconds: float,
+    max_requests: int | None = None,
 ) -> Result:
     latencies: list[float] = []
     errors = 0
+    numbers = itertools.count()
+    make = body if callable(body) else (lambda _n: body)
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         deadline = time.perf_counter() + seconds
@@ -38,9 +54,13 @@ async def run(
         async def worker() -> None:
             nonlocal errors
             while time.perf_counter() < deadline:
+                number = next(numbers)
+                if max_requests is not None and number >= max_requests:
+                    return
+                data = make(number)
                 started = time.perf_counter()
                 try:
-                    async with session.post(url, data=body) as response:
+                    async with session.post(url, data=data) as response:
                         await response.read()
                         ok = response.status == 200
                 except aiohttp.ClientError:

@@ -3,7 +3,9 @@
 * direct    — the load generator talks to the mock itself;
 * keel      — `keel serve` with every feature on: API key auth, per-key limits (rpm/tpm,
               in-process), a trace per request persisted to SQLite, Prometheus metrics,
-              retries/breaker around the call;
+              retries/breaker around the call, and the response cache (in memory) looked
+              up on every request; each request's prompt is different, so every lookup
+              misses and every request reaches the upstream;
 * litellm   — LiteLLM proxy from its own venv (.venv-bench-litellm), offline cost map, no
               database, master key auth; skipped with a note when that venv is missing.
 
@@ -11,7 +13,10 @@ Scenarios: plain JSON at concurrency 1, 16 and 64, and SSE streaming at 16. Prin
 p50/p99 latency, p50 added over direct, the gateway's CPU-ms per request (utime+stime of
 its process) and its RSS after the scenario.
 
-    python bench/gateway/run.py [--seconds 5] [--soak N]
+    python bench/gateway/run.py [--seconds 5] [--soak N] [--targets keel] [--scenarios c=16]
+
+``--soak N`` then sends N more requests through Keel at c=16 and prints its RSS after a
+warm-up of N/10 requests, every further tenth, and the growth since the warm-up.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -83,7 +89,12 @@ def start_mock(port: int) -> subprocess.Popen[bytes]:
 
 
 def start_keel(
-    home: Path, port: int, upstream: str, exporters: str = '["store"]', queue: int | None = None
+    keel: Path,
+    home: Path,
+    port: int,
+    upstream: str,
+    exporters: str = '["store"]',
+    queue: int | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     env = {
         **os.environ,
@@ -94,13 +105,14 @@ def start_keel(
         "KEEL_PROVIDERS__ALLOW_REMOTE": "false",
         "KEEL_TELEMETRY__EXPORTERS": exporters,
         "KEEL_LOG_LEVEL": "warning",
+        "KEEL_GATEWAY__CACHE__ENABLED": "true",
     }
     if queue is not None:
         env["KEEL_TELEMETRY__MAX_QUEUE_SIZE"] = str(queue)
-    subprocess.run([str(KEEL), "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([str(keel), "db", "upgrade"], env=env, check=True, capture_output=True)
     created = subprocess.run(
         [
-            str(KEEL),
+            str(keel),
             "keys",
             "create",
             "bench",
@@ -117,7 +129,7 @@ def start_keel(
         capture_output=True,
     )
     key = orjson.loads(created.stdout)["key"]
-    proc = subprocess.Popen([str(KEEL), "serve", "--port", str(port)], env=env)
+    proc = subprocess.Popen([str(keel), "serve", "--port", str(port)], env=env)
     wait_ready(f"http://127.0.0.1:{port}/healthz")
     return proc, key
 
@@ -149,22 +161,21 @@ def start_litellm(home: Path, port: int, upstream: str) -> subprocess.Popen[byte
     return proc
 
 
-def body(model: str, stream: bool) -> bytes:
-    payload: dict[str, object] = {
-        "model": model,
-        "messages": [{"role": "user", "content": "Say hello."}],
-    }
-    if stream:
-        payload |= {"stream": True, "stream_options": {"include_usage": True}}
-    return orjson.dumps(payload)
+def body(model: str, stream: bool) -> Callable[[int], bytes]:
+    """Request bodies that differ by a sequence number, so no two hit the same cache entry."""
+    extra = b',"stream":true,"stream_options":{"include_usage":true}' if stream else b""
+    head = b'{"model":' + orjson.dumps(model) + b',"messages":[{"role":"user","content":"Say hello'
+    return lambda n: head + b' #%d."}]' % n + extra + b"}"
 
 
 def measure(
-    url: str, model: str, key: str, pid: int | None, seconds: float
+    url: str, model: str, key: str, pid: int | None, seconds: float, scenarios: list[str]
 ) -> list[tuple[str, Result, float, float]]:
     rows = []
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     for name, concurrency, stream in SCENARIOS:
+        if not any(wanted in name for wanted in scenarios):
+            continue
         data = body(model, stream)
         asyncio.run(run(url, data, headers, concurrency, min(1.0, seconds)))  # warm-up
         before = cpu_seconds(pid) if pid else 0.0
@@ -182,7 +193,11 @@ def report(table: dict[str, list[tuple[str, Result, float, float]]]) -> None:
     )
     for target, rows in table.items():
         for name, result, cpu_ms, rss in rows:
-            added = result.percentile(0.5) - direct[name].percentile(0.5) if name in direct else 0
+            added = (
+                result.percentile(0.5) - direct[name].percentile(0.5)
+                if name in direct
+                else float("nan")
+            )
             print(
                 f"{target:8} {name:12} {result.rps:9.0f} {result.percentile(0.5):8.2f} "
                 f"{result.percentile(0.99):8.2f} {added:10.2f} "
@@ -206,19 +221,42 @@ def span_queue(url: str) -> str:
 
 
 def soak(url: str, key: str, pid: int, total: int) -> None:
-    """``total`` requests at c=16, printing RSS every tenth, to see growth after warm-up."""
+    """``total`` requests at c=16 after a warm-up of ``total // 10``; RSS at each tenth."""
     metrics_url = url.replace("/v1/chat/completions", "/metrics")
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
-    data = body("openai:gpt-4o-mini", False)
-    done, step = 0, max(1, total // 10)
-    print(f"\nsoak: {total} requests at c=16 through keel")
+    make = body("openai:gpt-4o-mini", False)
+    sent = 0
+
+    def batch(count: int) -> Result:
+        nonlocal sent
+        offset = sent
+        result = asyncio.run(
+            run(url, lambda n: make(offset + n), headers, 16, 3600.0, max_requests=count)
+        )
+        sent += count
+        return result
+
+    warmup = max(1, total // 10)
+    print(f"\nsoak: {warmup} warm-up requests, then {total} at c=16 through keel")
+    batch(warmup)
+    after_warmup = rss_mb(pid)
+    print(f"  after warm-up ({sent:>7} requests): RSS {after_warmup:6.1f} MB")
+    step, done, errors = max(1, total // 10), 0, 0
+    cpu_before = cpu_seconds(pid)
     while done < total:
-        result = asyncio.run(run(url, data, headers, 16, 2.0))
-        done += len(result.latencies_ms)
-        if done // step != (done - len(result.latencies_ms)) // step or done >= total:
-            print(
-                f"  after {done:>7} requests: RSS {rss_mb(pid):6.1f} MB, {span_queue(metrics_url)}"
-            )
+        result = batch(min(step, total - done))
+        done += len(result.latencies_ms) + result.errors
+        errors += result.errors
+        print(
+            f"  after {sent:>7} requests: RSS {rss_mb(pid):6.1f} MB, "
+            f"{result.rps:6.0f} req/s, {span_queue(metrics_url)}"
+        )
+    cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / max(1, done)
+    end = rss_mb(pid)
+    print(
+        f"  end: RSS {end:.1f} MB, growth after warm-up {end - after_warmup:+.1f} MB, "
+        f"cpu {cpu_ms:.3f} ms/request, errors {errors}, load average {os.getloadavg()[0]:.2f}"
+    )
 
 
 def main() -> None:
@@ -228,9 +266,17 @@ def main() -> None:
     parser.add_argument(
         "--exporters", default='["store"]', help="Keel's span exporters (JSON list)"
     )
-    parser.add_argument("--skip-litellm", action="store_true")
+    parser.add_argument(
+        "--targets", default="direct,keel,litellm", help="comma-separated: direct,keel,litellm"
+    )
+    parser.add_argument(
+        "--scenarios", default="", help="comma-separated parts of scenario names; empty: all"
+    )
     parser.add_argument("--queue", type=int, default=None, help="Keel's span queue size")
+    parser.add_argument("--keel-bin", default=str(KEEL), help="the `keel` console script")
     args = parser.parse_args()
+    targets = set(args.targets.split(","))
+    scenarios = args.scenarios.split(",") if args.scenarios else [""]
     print(
         f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} "
         "(shared with other work; figures are indicative)"
@@ -241,29 +287,36 @@ def main() -> None:
         upstream = f"http://127.0.0.1:{mock_port}/v1"
         procs = [start_mock(mock_port)]
         try:
-            keel, key = start_keel(home / "keel", keel_port, upstream, args.exporters, args.queue)
+            keel, key = start_keel(
+                Path(args.keel_bin), home / "keel", keel_port, upstream, args.exporters, args.queue
+            )
             procs.append(keel)
-            table = {
-                "direct": measure(
-                    upstream + "/chat/completions", "gpt-4o-mini", "x", None, args.seconds
+            table = {}
+            if "direct" in targets:
+                direct_url = upstream + "/chat/completions"
+                table["direct"] = measure(
+                    direct_url, "gpt-4o-mini", "x", None, args.seconds, scenarios
                 )
-            }
             keel_url = f"http://127.0.0.1:{keel_port}/v1/chat/completions"
-            table["keel"] = measure(keel_url, "openai:gpt-4o-mini", key, keel.pid, args.seconds)
-            litellm = None if args.skip_litellm else start_litellm(home, lite_port, upstream)
-            if litellm is None:
+            if "keel" in targets:
+                table["keel"] = measure(
+                    keel_url, "openai:gpt-4o-mini", key, keel.pid, args.seconds, scenarios
+                )
+            litellm = None if "litellm" not in targets else start_litellm(home, lite_port, upstream)
+            if litellm is None and "litellm" in targets:
                 print(
                     f"(litellm skipped: create {LITELLM_VENV} with "
                     "`python -m venv .venv-bench-litellm && "
                     ".venv-bench-litellm/bin/pip install 'litellm[proxy]'`)"
                 )
-            else:
+            elif litellm is not None:
                 procs.append(litellm)
                 lite_url = f"http://127.0.0.1:{lite_port}/v1/chat/completions"
                 table["litellm"] = measure(
-                    lite_url, "gpt-4o-mini", f"sk-{ADMIN}", litellm.pid, args.seconds
+                    lite_url, "gpt-4o-mini", f"sk-{ADMIN}", litellm.pid, args.seconds, scenarios
                 )
             report(table)
+            print(f"load average after the run: {os.getloadavg()[0]:.2f}")
             if args.soak:
                 soak(keel_url, key, keel.pid, args.soak)
         finally:

@@ -341,6 +341,12 @@ class GatewaySettings(_Section):
         description="Price per `provider:model`, overriding the built-in list prices of common "
         "hosted models (self-hosted endpoints cost nothing unless set here).",
     )
+    usage_flush_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How often the server writes its summed usage (requests, tokens, cost, "
+        "cache savings per key, pipeline and model) to the store; it also writes at shutdown.",
+    )
 
 
 class AuthSettings(_Section):

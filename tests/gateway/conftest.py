@@ -88,6 +88,9 @@ def gateway_settings(
         "claude": {"models": ["anthropic:claude-3-5-haiku-20241022"]},
         "embedder": {"models": ["testing:echo"]},
         "resilient": {"models": ["openai:gpt-4o-mini", "backup:gpt-4o-mini"]},
+        "resilient-embedder": {
+            "models": ["openai:text-embedding-3-small", "backup:text-embedding-3-small"]
+        },
         "via-dead": {"models": ["dead:gpt-4o-mini", "backup:gpt-4o-mini"]},
         "via-stalled": {"models": ["stalled:gpt-4o-mini", "backup:gpt-4o-mini"]},
     }

@@ -41,6 +41,7 @@ def gateway_settings_extra() -> dict[str, Any]:
     return {
         "models": {"openai:gpt-4o-mini": {"first_token_timeout": 0.5, "total_timeout": 1.5}},
         "retry": {"max_attempts": 2, "base_delay": 0.01, "max_retry_after": 2},
+        # long enough that a busy machine does not let a probe through mid-test
         "breaker": {"failure_threshold": 4, "window_seconds": 30, "open_seconds": 2.0},
     }
 
@@ -182,3 +183,48 @@ def test_the_circuit_opens_then_a_probe_closes_it(live: LiveServer, upstream: Mo
     time.sleep(2.1)  # open_seconds passed: one half-open probe
     upstream.script(PRIMARY, json_reply(openai_completion("primary again")))
     assert post(live).json()["choices"][0]["message"]["content"] == "primary again"
+
+
+EMBEDDINGS = "/v1/embeddings"
+BACKUP_EMBEDDINGS = "/v1/backup/embeddings"
+VECTORS = {
+    "object": "list",
+    "data": [{"object": "embedding", "index": 0, "embedding": [0.5, -0.25]}],
+    "model": "text-embedding-3-small",
+    "usage": {"prompt_tokens": 2, "total_tokens": 2},
+}
+
+
+def embed(live: LiveServer, model: str) -> httpx.Response:
+    return httpx.post(
+        live.url + "/v1/embeddings",
+        json={"model": model, "input": "hello there"},
+        headers={"authorization": f"Bearer {ADMIN_KEY}"},
+        timeout=20,
+    )
+
+
+def test_embeddings_are_retried_after_a_429(live: LiveServer, upstream: MockUpstream) -> None:
+    limited = {"error": {"message": "slow down"}}
+    upstream.script(EMBEDDINGS, json_reply(limited, 429, {"Retry-After": "0"}), json_reply(VECTORS))
+    answer = embed(live, "openai:text-embedding-3-small")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"][0]["embedding"] == [0.5, -0.25]
+    assert hits(upstream, EMBEDDINGS) == 2
+
+
+def test_embeddings_fall_back_and_open_the_breaker(
+    live: LiveServer, upstream: MockUpstream
+) -> None:
+    upstream.script(EMBEDDINGS, json_reply({"error": {"message": "down"}}, 503))
+    upstream.script(BACKUP_EMBEDDINGS, json_reply(VECTORS))
+    for _ in range(2):  # two attempts each: four failures open the primary's circuit
+        assert embed(live, "resilient-embedder").status_code == 200
+    assert hits(upstream, EMBEDDINGS) == 4
+    assert embed(live, "resilient-embedder").status_code == 200
+    assert hits(upstream, EMBEDDINGS) == 4  # the open circuit is not called
+    assert hits(upstream, BACKUP_EMBEDDINGS) == 3
+    text = httpx.get(
+        live.url + "/metrics", headers={"authorization": f"Bearer {ADMIN_KEY}"}, timeout=10
+    ).text
+    assert 'keel_fallbacks_total{code="circuit_open",model="openai:text-embedding-3-small"}' in text

@@ -26,7 +26,7 @@ POSTGRES_URL = os.environ.get(
 )
 _TABLES = (
     "spans, traces, pipeline_labels, pipeline_versions, pipelines, audit_log, "
-    "eval_results, eval_runs, dataset_items, datasets, alerts, "
+    "eval_results, eval_runs, dataset_items, datasets, alerts, usage_hourly, "
     "feedback, feedback_queue, review_samples, online_scores"
 )
 

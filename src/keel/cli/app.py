@@ -24,6 +24,7 @@ from keel.cli import (
     run,
     serve,
     traces,
+    usage,
 )
 from keel.cli.output import stderr
 from keel.core.errors import KeelError
@@ -59,6 +60,7 @@ def build() -> typer.Typer:
     app.add_typer(monitoring.alerts_app, name="alerts")
     app.add_typer(monitoring.slo_app, name="slo")
     app.add_typer(monitoring.drift_app, name="drift")
+    app.command()(usage.usage)
     return app
 
 

@@ -1,8 +1,10 @@
 """Response cache: exact match on the normalized request (plus the pipeline version).
 
-Only non-streaming answers are cached. The key is a SHA-256 over the request body with
-sorted keys and the streaming fields removed, so field order and ``stream`` do not matter.
-Entries are JSON bytes; the memory backend is an LRU with a TTL, the Redis one uses
+The key is a SHA-256 over the request body with sorted keys and the streaming fields
+removed, so field order and ``stream`` do not matter: a completed stream is stored as the
+``chat.completion`` it amounts to and serves plain and streaming requests alike. An entry
+holds that answer, the model that served it and what it cost, which is what a later hit
+saves. Entries are JSON bytes; the memory backend is an LRU with a TTL, the Redis one uses
 ``SET ... PX`` so every replica shares it.
 """
 
@@ -12,6 +14,8 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 import orjson
@@ -25,6 +29,30 @@ def cache_key(body: Mapping[str, Any], version: str | None = None) -> str:
     if version:
         digest.update(b"\0" + version.encode())
     return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CachedAnswer:
+    body: dict[str, Any]  # the chat.completion object as first sent
+    model: str  # the provider:model that served it
+    cost_usd: Decimal  # what it cost then: what each hit saves
+
+
+def encode_entry(body: Mapping[str, Any], model: str, cost: Decimal) -> bytes:
+    return orjson.dumps({"body": body, "model": model, "cost_usd": str(cost)})
+
+
+def decode_entry(raw: bytes) -> CachedAnswer | None:
+    """The cached answer, or ``None`` for an entry this version cannot read (a miss)."""
+    try:
+        entry = orjson.loads(raw)
+        body, model = entry["body"], entry["model"]
+        cost = Decimal(entry["cost_usd"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, InvalidOperation):
+        return None
+    if not isinstance(body, dict) or not isinstance(model, str):
+        return None
+    return CachedAnswer(body, model, cost)
 
 
 class ResponseCache(Protocol):

@@ -1,14 +1,19 @@
-"""``/v1/embeddings``: the request read and the answer written in OpenAI's shape."""
+"""``/v1/embeddings``: the request read, the models called resiliently (the same retries,
+breaker, concurrency bound and fallbacks as chat), the answer written in OpenAI's shape."""
 
 from __future__ import annotations
 
 import base64
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from keel.core.errors import KeelError
-from keel.gateway.errors import BadRequest
+from keel.core.errors import KeelError, ProviderError
+from keel.core.usage import Usage
+from keel.gateway.errors import BadRequest, CircuitOpen
+from keel.gateway.resilience import ModelCaller, RetryHook
 from keel.gateway.targets import Targets
 
 
@@ -36,21 +41,39 @@ def _encode(vector: Sequence[float], encoding: str) -> Any:
     return base64.b64encode(array("f", vector).tobytes()).decode()
 
 
-async def embed(targets: Targets, body: Any) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Embedded:
+    body: dict[str, Any]  # the OpenAI ``list`` of embeddings
+    model_id: str  # the provider:model that served
+    usage: Usage
+    cost_usd: Decimal
+
+
+async def embed(
+    targets: Targets,
+    caller: ModelCaller,
+    body: Any,
+    on_retry: RetryHook,
+    on_fallback: Callable[[str, KeelError], None],
+) -> Embedded:
+    """Embed through the target's chain: each model under the caller's timeouts, retries,
+    breaker and concurrency bound; a provider failure falls back to the next model."""
     name, texts, encoding = parse_inputs(body)
     target = targets.resolve(name)
     if target.pipeline is not None:
         raise BadRequest("pipelines do not embed text; name an embedding model or alias")
-    last: KeelError | None = None
     for model_id in target.chain:
         model = targets.model(model_id)
         try:
-            vectors = await model.embed(texts)
+            vectors = await caller.embed(model, texts, model_id, on_retry)
         except KeelError as exc:
-            last = exc
+            if not falls_back(exc) or model_id == target.chain[-1]:
+                raise
+            on_fallback(model_id, exc)
             continue
         tokens = sum(model.profile.count_text(text) for text in texts)
-        return {
+        usage = Usage(tokens, 0)
+        out = {
             "object": "list",
             "model": name,
             "data": [
@@ -59,5 +82,13 @@ async def embed(targets: Targets, body: Any) -> dict[str, Any]:
             ],
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
-    assert last is not None
-    raise last
+        cost = caller.priced(model_id, model.profile).cost(usage)
+        return Embedded(out, model_id, usage, cost)
+    raise AssertionError("a target always has at least one model")
+
+
+def falls_back(exc: BaseException) -> bool:
+    """A failure another model may not share: the provider's fault, not the request's."""
+    if isinstance(exc, CircuitOpen):
+        return True
+    return isinstance(exc, ProviderError) and exc.status != 400

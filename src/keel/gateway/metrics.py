@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 from keel.core.usage import Usage
 from keel.gateway.breaker import STATE_VALUES, CircuitBreaker
 
+_MAX_CACHED_CHILDREN = 4096  # label sets remembered; rarer ones are looked up each time
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -102,6 +103,12 @@ class GatewayMetrics:
         self.cache = Counter(
             "keel_cache_lookups", "Response cache lookups.", ["result"], registry=r
         )
+        self.cache_saved = Counter(
+            "keel_cache_saved_usd",
+            "What cache hits saved: the cost of the original answers, in US dollars.",
+            ["key", "model", "pipeline"],
+            registry=r,
+        )
         self.retries = Counter("keel_retries", "Model call retries.", ["model", "code"], registry=r)
         self.fallbacks = Counter(
             "keel_fallbacks",
@@ -116,14 +123,43 @@ class GatewayMetrics:
             registry=r,
         )
         r.register(_Mirror(breakers, tracer_provider, guardrails))
+        # Label children resolved once per label set: ``labels()`` locks and checks each call.
+        self._request_children: dict[tuple[str, ...], tuple[Any, Any]] = {}
+        self._usage_children: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
+
+    def record_request(
+        self, route: str, model: str, pipeline: str, version: str, status: int, seconds: float
+    ) -> None:
+        """One finished HTTP request: its count and latency."""
+        values = (route, model, pipeline, version, str(status))
+        children = self._request_children.get(values)
+        if children is None:
+            children = (self.requests.labels(*values), self.latency.labels(*values))
+            if len(self._request_children) < _MAX_CACHED_CHILDREN:
+                self._request_children[values] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def usage(
         self, usage: Usage, cost: Decimal, *, key: str, model: str, pipeline: str = ""
     ) -> None:
-        self.tokens.labels("in", model, pipeline).inc(usage.input_tokens)
-        self.tokens.labels("out", model, pipeline).inc(usage.output_tokens)
+        values = (key, model, pipeline)
+        children = self._usage_children.get(values)
+        if children is None:
+            children = (
+                self.tokens.labels("in", model, pipeline),
+                self.tokens.labels("out", model, pipeline),
+                self.cost.labels(key, model, pipeline),
+            )
+            if len(self._usage_children) < _MAX_CACHED_CHILDREN:
+                self._usage_children[values] = children
+        children[0].inc(usage.input_tokens)
+        children[1].inc(usage.output_tokens)
         if cost:
-            self.cost.labels(key, model, pipeline).inc(float(cost))
+            children[2].inc(float(cost))
+
+    def saved(self, cost: Decimal, *, key: str, model: str, pipeline: str = "") -> None:
+        self.cache_saved.labels(key, model, pipeline).inc(float(cost))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -14,6 +14,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from keel.core.errors import KeelError, ProviderError, ProviderTimeout
 from keel.core.messages import ChatChunk, ChatRequest, ChatResponse, ModelRef
@@ -23,6 +24,7 @@ from keel.pipeline.generate import ModelSource
 from keel.providers.base import ChatModel, ModelProfile
 from keel.settings import GatewaySettings, ModelPolicySettings
 
+_T = TypeVar("_T")
 RetryHook = Callable[[str, BaseException, float], None]
 """Called before each retry with the model id, the failure and the delay in seconds."""
 
@@ -109,6 +111,21 @@ class ModelCaller:
     async def complete(
         self, model: ChatModel, request: ChatRequest, model_id: str, on_retry: RetryHook
     ) -> ChatResponse:
+        return await self._call(model, model_id, lambda: model.complete(request), on_retry)
+
+    async def embed(
+        self, model: ChatModel, texts: Sequence[str], model_id: str, on_retry: RetryHook
+    ) -> list[list[float]]:
+        """Embeddings under the same timeouts, retries, breaker and concurrency bound."""
+        return await self._call(model, model_id, lambda: model.embed(texts), on_retry)
+
+    async def _call(
+        self,
+        model: ChatModel,
+        model_id: str,
+        call: Callable[[], Awaitable[_T]],
+        on_retry: RetryHook,
+    ) -> _T:
         policy = self.policy(model_id)
         breaker = self.breaker(model.ref.provider)
         attempt = 0
@@ -117,7 +134,7 @@ class ModelCaller:
             breaker.before_call()
             try:
                 async with self._limit(model.ref.provider):
-                    response = await _timed(model.complete(request), policy, model_id)
+                    result = await _timed(call(), policy, model_id)
             except BaseException as exc:
                 _judge(breaker, exc)
                 delay = self._next_delay(attempt, policy, exc)
@@ -127,7 +144,7 @@ class ModelCaller:
                 await self._sleep(delay)
                 continue
             breaker.on_success()
-            return response
+            return result
 
     def _next_delay(self, attempt: int, policy: Policy, exc: BaseException) -> float | None:
         if attempt >= policy.attempts or not is_retryable(exc):
@@ -173,7 +190,7 @@ def _judge(breaker: CircuitBreaker, exc: BaseException) -> None:
         breaker.release_probe()
 
 
-async def _timed(call: Awaitable[ChatResponse], policy: Policy, model_id: str) -> ChatResponse:
+async def _timed(call: Awaitable[_T], policy: Policy, model_id: str) -> _T:
     if policy.total_timeout is None:
         return await call
     try:
@@ -260,7 +277,7 @@ class ResilientModel:
             yield chunk
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        return await self._model.embed(texts)
+        return await self._caller.embed(self._model, texts, self._id, _ignore)
 
 
 class ResilientModels:

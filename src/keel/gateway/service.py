@@ -5,42 +5,43 @@ answer happens here. Each call is one trace: a root ``gateway`` span with the ca
 the model asked for and the one that served, tokens, cost, retries and fallbacks as
 events. A ``pipeline/NAME`` model runs the pipeline instead (its own trace, see
 :mod:`keel.gateway.pipelines`).
+
+A cache hit bills nothing: its span and the ``keel_cache_saved_usd`` metric carry what the
+original answer cost, and the usage ledger counts the hit and the saving.
 """
 
 from __future__ import annotations
 
-import secrets
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
 from keel.core import tracing as attr
-from keel.core.errors import KeelError, ProviderError
+from keel.core.errors import KeelError
 from keel.core.messages import ChatChunk, ChatRequest, ChatResponse
-from keel.core.sse import SSEEvent
 from keel.core.usage import Usage
 from keel.gateway import wire
-from keel.gateway.cache import ResponseCache, cache_key
-from keel.gateway.errors import CircuitOpen
+from keel.gateway.cache import CachedAnswer, ResponseCache, cache_key, decode_entry, encode_entry
+from keel.gateway.embeddings import embed, falls_back
 from keel.gateway.metrics import GatewayMetrics
 from keel.gateway.pipelines import pipeline_chat
+from keel.gateway.replay import DONE, StreamAssembler, event, replay
 from keel.gateway.resilience import ModelCaller
 from keel.gateway.routing import route
 from keel.gateway.targets import Target, Targets
+from keel.gateway.usage import UsageLedger
 from keel.pipeline.correlation import parent_context
 from keel.pipeline.steps import mark_failed, to_json
 from keel.providers.base import ChatModel
 
 if TYPE_CHECKING:
     from keel.runtime import Runtime
-
-DONE = b"data: [DONE]\n\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,16 @@ class CallContext:
     bypass_cache: bool = False
     on_usage: Callable[[Usage, Decimal], Awaitable[None]] | None = None  # limits, budgets
     groups: tuple[str, ...] = ()  # the caller's access groups, for retrieval
+    key_id: str = ""  # the API key's id, for the usage ledger
+
+
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """A stream ready to send: the SSE bytes and the model that serves them."""
+
+    model_id: str
+    events: AsyncIterator[bytes]
+    cached: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +78,6 @@ class Answer:
     cached: bool = False
 
 
-def falls_back(exc: BaseException) -> bool:
-    """A failure another model may not share: the provider's fault, not the request's."""
-    if isinstance(exc, CircuitOpen):
-        return True
-    return isinstance(exc, ProviderError) and exc.status != 400
-
-
 class Gateway:
     def __init__(
         self,
@@ -81,9 +85,11 @@ class Gateway:
         caller: ModelCaller,
         cache: ResponseCache | None = None,
         metrics: GatewayMetrics | None = None,
+        ledger: UsageLedger | None = None,
     ) -> None:
         self.runtime = runtime
         self.metrics = metrics
+        self.ledger = ledger
         self.caller = caller
         self.cache = cache
         self.targets = Targets(runtime.settings.gateway, runtime.registry)
@@ -104,10 +110,9 @@ class Gateway:
         target = self.targets.resolve(call.model)
         if target.pipeline is not None:
             return await self._pipeline(target, call, body, ctx)
-        key = None
-        if self.cache is not None and not ctx.bypass_cache:
-            key = cache_key(body)
-            hit = self._lookup(await self.cache.get(key))
+        key = self._cache_key(body, ctx)
+        if key is not None:
+            hit = await self._lookup(key)
             if hit is not None:
                 return self._cached(hit, target, ctx)
         span, trace_id = self._start(target, call, ctx)
@@ -122,8 +127,8 @@ class Gateway:
             span.end()
         created = int(time.time())
         out = wire.completion_json(response, call.model, _completion_id(), created)
-        if key is not None and self.cache is not None:
-            await self.cache.set(key, orjson.dumps(out))
+        if key is not None:
+            await self._remember(key, out, model_id, cost)
         await self._account(ctx, response.usage, cost, model_id)
         return Answer(out, model_id, response.usage, cost, trace_id)
 
@@ -133,29 +138,61 @@ class Gateway:
         """Run a pipeline version; its answers are cached per version like model answers."""
         assert target.pipeline is not None
         compiled = self.runtime.catalog.resolve_ref(target.pipeline)
-        key = None
-        if self.cache is not None and not ctx.bypass_cache:
-            # Retrieval filters by the caller's groups, so answers are cached per group set.
-            key = cache_key(body, f"{compiled.version}|{','.join(sorted(ctx.groups))}")
-            hit = self._lookup(await self.cache.get(key))
+        # Retrieval filters by the caller's groups, so answers are cached per group set.
+        key = self._cache_key(body, ctx, f"{compiled.version}|{','.join(sorted(ctx.groups))}")
+        if key is not None:
+            hit = await self._lookup(key)
             if hit is not None:
-                return self._cached(hit, target, ctx)
+                return self._cached(hit, target, ctx, compiled.name)
         answer = await pipeline_chat(self.runtime, target, compiled, call, ctx)
-        if key is not None and self.cache is not None:
-            await self.cache.set(key, orjson.dumps(answer.body))
+        if key is not None:
+            await self._remember(key, answer.body, answer.model_id, answer.cost_usd)
         await self._account(ctx, answer.usage, answer.cost_usd, answer.model_id, compiled.name)
         return answer
 
-    def _cached(self, hit: bytes, target: Target, ctx: CallContext) -> Answer:
-        out = orjson.loads(hit)
+    # --- the response cache ------------------------------------------------------------
+
+    def _cache_key(self, body: dict[str, Any], ctx: CallContext, version: str = "") -> str | None:
+        if self.cache is None or ctx.bypass_cache:
+            return None
+        return cache_key(body, version or None)
+
+    async def _lookup(self, key: str) -> CachedAnswer | None:
+        assert self.cache is not None
+        raw = await self.cache.get(key)
+        hit = decode_entry(raw) if raw is not None else None
+        if self.metrics is not None:
+            self.metrics.cache.labels("hit" if hit is not None else "miss").inc()
+        return hit
+
+    async def _remember(self, key: str, body: dict[str, Any], model_id: str, cost: Decimal) -> None:
+        assert self.cache is not None
+        await self.cache.set(key, encode_entry(body, model_id, cost))
+
+    def _cached(
+        self, hit: CachedAnswer, target: Target, ctx: CallContext, pipeline: str = ""
+    ) -> Answer:
+        """The cached answer under a fresh id; billed nothing, its original cost saved."""
+        out = dict(hit.body)
         out["id"], out["created"] = _completion_id(), int(time.time())
         span, trace_id = self._start(target, None, ctx)
         span.set_attribute("keel.cache.hit", True)
+        span.set_attribute("keel.cache.saved_usd", str(hit.cost_usd))
+        span.set_attribute("keel.model.served", hit.model)
+        span.set_attribute(attr.COST_USD, "0")
         span.end()
+        if self.metrics is not None:
+            self.metrics.saved(
+                hit.cost_usd, key=ctx.caller or "", model=hit.model, pipeline=pipeline
+            )
+        if self.ledger is not None:
+            self.ledger.record(
+                ctx.key_id, hit.model, Usage(), Decimal(0), pipeline=pipeline, saved=hit.cost_usd
+            )
         usage = out.get("usage") or {}
         return Answer(
             out,
-            target.chain[0] if target.chain else target.name,
+            hit.model,
             Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
             Decimal(0),
             trace_id,
@@ -197,15 +234,20 @@ class Gateway:
 
     # --- streams ------------------------------------------------------------------------
 
-    async def stream(
-        self, call: wire.ChatCall, ctx: CallContext
-    ) -> tuple[str, AsyncIterator[bytes]]:
+    async def stream(self, call: wire.ChatCall, body: dict[str, Any], ctx: CallContext) -> Streamed:
         """Open the stream (retries and fallbacks happen here, before any byte is sent) and
-        return the served model id and the SSE bytes of the answer."""
+        return the served model id and the SSE bytes of the answer. A cached answer (plain or
+        a completed stream) is replayed as a stream; a completed stream is cached."""
         target = self.targets.resolve(call.model)
         if target.pipeline is not None:
-            answer = await self._pipeline(target, call, {}, replace(ctx, bypass_cache=True))
-            return answer.model_id, _replay(answer, call)
+            answer = await self._pipeline(target, call, body, ctx)
+            return Streamed(answer.model_id, replay(answer.body, call.include_usage), answer.cached)
+        key = self._cache_key(body, ctx)
+        if key is not None:
+            hit = await self._lookup(key)
+            if hit is not None:
+                answer = self._cached(hit, target, ctx)
+                return Streamed(answer.model_id, replay(answer.body, call.include_usage), True)
         span, trace_id = self._start(target, call, ctx)
         started = time.perf_counter()
         try:
@@ -216,7 +258,8 @@ class Gateway:
             _failed(span, exc, trace_id, ctx)
             span.end()
             raise
-        return model_id, self._relay(call, ctx, span, (model, model_id), first, rest)
+        relay = self._relay(call, ctx, span, (model, model_id, key), first, rest)
+        return Streamed(model_id, relay)
 
     async def _open(
         self, target: Target, call: wire.ChatCall, span: Span, caller: str | None
@@ -245,37 +288,53 @@ class Gateway:
         call: wire.ChatCall,
         ctx: CallContext,
         span: Span,
-        served: tuple[ChatModel, str],
+        served: tuple[ChatModel, str, str | None],
         first: ChatChunk | None,
         rest: AsyncIterator[ChatChunk],
     ) -> AsyncIterator[bytes]:
         completion_id, created, name = _completion_id(), int(time.time()), call.model
-        model, model_id = served
+        model, model_id, key = served
         usage: Usage | None = None
-        text: list[str] = []
+        answer = StreamAssembler()
         try:
-            yield _event(wire.role_chunk_json(name, completion_id, created))
+            yield event(wire.role_chunk_json(name, completion_id, created))
             chunk = first
             while chunk is not None:
                 usage = chunk.usage or usage
-                text.append(chunk.delta)
+                answer.add(chunk)
                 if chunk.delta or chunk.tool_calls or chunk.finish_reason or chunk.logprobs:
-                    yield _event(wire.chunk_json(chunk, name, completion_id, created))
+                    yield event(wire.chunk_json(chunk, name, completion_id, created))
                 chunk = await anext(rest, None)
             usage = usage or Usage()
             if call.include_usage:
-                yield _event(wire.usage_chunk_json(usage, name, completion_id, created))
+                yield event(wire.usage_chunk_json(usage, name, completion_id, created))
             yield DONE
-            response = ChatResponse("".join(text), usage=usage)
+            response = answer.response(usage)
             cost = self.caller.priced(model_id, model.profile).cost(usage)
             self._finish(span, model_id, response, cost)
+            if key is not None and answer.cachable:
+                out = wire.completion_json(response, name, completion_id, created)
+                await self._remember(key, out, model_id, cost)
             await self._account(ctx, usage, cost, model_id)
         except KeelError as exc:
             mark_failed(span, exc)
-            yield _event({"error": _stream_error(exc)})
+            yield event({"error": _stream_error(exc)})
         finally:
             await rest.aclose()  # type: ignore[attr-defined]
             span.end()
+
+    # --- embeddings -------------------------------------------------------------------------
+
+    async def embed(self, body: Any, ctx: CallContext) -> dict[str, Any]:
+        """``/v1/embeddings``: resilient like chat; usage and cost counted like chat."""
+
+        def fell_back(model_id: str, exc: KeelError) -> None:
+            if self.metrics is not None:
+                self.metrics.fallbacks.labels(model_id, exc.code).inc()
+
+        done = await embed(self.targets, self.caller, body, self._retry_hook(None), fell_back)
+        await self._account(ctx, done.usage, done.cost_usd, done.model_id)
+        return done.body
 
     # --- accounting -----------------------------------------------------------------------
 
@@ -285,20 +344,18 @@ class Gateway:
         if self.metrics is not None:
             key = ctx.caller or ""
             self.metrics.usage(usage, cost, key=key, model=model_id, pipeline=pipeline)
+        if self.ledger is not None:
+            self.ledger.record(ctx.key_id, model_id, usage, cost, pipeline=pipeline)
         if ctx.on_usage is not None:
             await ctx.on_usage(usage, cost)
 
-    def _lookup(self, hit: bytes | None) -> bytes | None:
-        if self.metrics is not None:
-            self.metrics.cache.labels("hit" if hit is not None else "miss").inc()
-        return hit
-
-    def _retry_hook(self, span: Span) -> Any:
+    def _retry_hook(self, span: Span | None) -> Any:
         metrics = self.metrics
 
         def on_retry(model_id: str, exc: BaseException, delay: float) -> None:
             code = exc.code if isinstance(exc, KeelError) else type(exc).__name__
-            span.add_event("retry", {"model": model_id, "code": code, "delay_s": delay})
+            if span is not None:
+                span.add_event("retry", {"model": model_id, "code": code, "delay_s": delay})
             if metrics is not None:
                 metrics.retries.labels(model_id, code).inc()
 
@@ -332,15 +389,18 @@ class Gateway:
         return span, format(span.get_span_context().trace_id, "032x")
 
     def _finish(self, span: Span, model_id: str, response: ChatResponse, cost: Decimal) -> None:
-        span.set_attribute(attr.GEN_AI_PROVIDER, model_id.partition(":")[0])
-        span.set_attribute("keel.model.served", model_id)
-        span.set_attribute(attr.GEN_AI_USAGE_INPUT_TOKENS, response.usage.input_tokens)
-        span.set_attribute(attr.GEN_AI_USAGE_OUTPUT_TOKENS, response.usage.output_tokens)
-        span.set_attribute(attr.COST_USD, str(cost))
+        attributes: dict[str, Any] = {
+            attr.GEN_AI_PROVIDER: model_id.partition(":")[0],
+            "keel.model.served": model_id,
+            attr.GEN_AI_USAGE_INPUT_TOKENS: response.usage.input_tokens,
+            attr.GEN_AI_USAGE_OUTPUT_TOKENS: response.usage.output_tokens,
+            attr.COST_USD: str(cost),
+        }
         if response.model:
-            span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, response.model)
+            attributes[attr.GEN_AI_RESPONSE_MODEL] = response.model
         if self._capture:
-            span.set_attribute(attr.OUTPUT, to_json(response.text))
+            attributes[attr.OUTPUT] = to_json(response.text)
+        span.set_attributes(attributes)  # one lock, not one per attribute
 
 
 def _attempts(exc: KeelError, chain: tuple[str, ...], failures: list[BaseException]) -> None:
@@ -366,22 +426,6 @@ def _stream_error(exc: KeelError) -> dict[str, Any]:
     }
 
 
-def _event(data: dict[str, Any]) -> bytes:
-    return SSEEvent(orjson.dumps(data).decode()).encode()
-
-
 def _completion_id() -> str:
-    return "chatcmpl-" + secrets.token_hex(12)
-
-
-async def _replay(answer: Answer, call: wire.ChatCall) -> AsyncIterator[bytes]:
-    """A finished answer (a pipeline's) as a stream: role, content, finish, usage."""
-    body = answer.body
-    completion_id, created, name = body["id"], body["created"], body["model"]
-    yield _event(wire.role_chunk_json(name, completion_id, created))
-    text = body["choices"][0]["message"]["content"] or ""
-    yield _event(wire.chunk_json(ChatChunk(text), name, completion_id, created))
-    yield _event(wire.chunk_json(ChatChunk(finish_reason="stop"), name, completion_id, created))
-    if call.include_usage:
-        yield _event(wire.usage_chunk_json(answer.usage, name, completion_id, created))
-    yield DONE
+    # An id, not a secret: the PRNG saves a getrandom() system call per answer.
+    return f"chatcmpl-{random.getrandbits(96):024x}"

@@ -10,6 +10,7 @@ from keel.gateway.keys import KeyService
 from keel.gateway.limits import Counters, Limiter, MemoryCounters, RedisCounters
 from keel.gateway.metrics import GatewayMetrics
 from keel.gateway.service import Gateway
+from keel.gateway.usage import UsageLedger
 
 if TYPE_CHECKING:
     from keel.runtime import Runtime
@@ -54,4 +55,5 @@ def build_gateway(
             cache = RedisCache(redis, settings.cache.ttl_seconds)
         else:
             cache = MemoryCache(settings.cache.ttl_seconds, settings.cache.max_entries)
-    return Gateway(runtime, runtime.model_caller, cache, metrics)
+    ledger = UsageLedger(runtime.store.usage)
+    return Gateway(runtime, runtime.model_caller, cache, metrics, ledger)

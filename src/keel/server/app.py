@@ -14,7 +14,7 @@ from keel.server import metrics
 from keel.server.auth import AuthMiddleware
 from keel.server.correlation import CorrelationMiddleware
 from keel.server.errors import install_error_handlers
-from keel.server.fast_path import ChatFastPath
+from keel.server.hot_path import KeelApp
 from keel.server.metrics import MetricsMiddleware
 from keel.server.routes import evals as eval_routes
 from keel.server.routes import feedback as feedback_routes
@@ -27,9 +27,10 @@ from keel.server.routes import (
     pipelines,
     reviews,
     traces,
+    usage,
 )
 from keel.server.routes import quality as quality_routes
-from keel.server.tasks import scheduled_tasks
+from keel.server.tasks import flush_usage, scheduled_tasks
 from keel.settings import KeelSettings
 
 
@@ -45,10 +46,13 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
         app.state.metrics = build_metrics(app.state.runtime)
         app.state.gateway = build_gateway(app.state.runtime, app.state.redis, app.state.metrics)
         app.state.auth = build_auth(app.state.runtime, app.state.redis)
+        gateway = app.state.gateway
         try:
-            async with scheduled_tasks(app.state.runtime):
+            async with scheduled_tasks(app.state.runtime, gateway.ledger):
                 yield
         finally:
+            if gateway.ledger is not None:  # every request has finished: write its usage
+                await flush_usage(gateway.ledger)
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             if owns_runtime:
@@ -56,7 +60,7 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
             else:  # pooled connections belong to this server's event loop
                 await app.state.runtime.registry.aclose()
 
-    app = FastAPI(
+    app = KeelApp(
         title="Keel",
         version=__version__,
         summary="Versioned LLM pipelines behind resilient, traced model adapters.",
@@ -65,13 +69,13 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
-    app.add_middleware(ChatFastPath)  # innermost: after auth, before the router
+    # POST /v1/chat/completions is answered by KeelApp before these (see hot_path).
     app.add_middleware(AuthMiddleware)  # added first so it runs inside the correlation id
     app.add_middleware(CorrelationMiddleware)
     app.add_middleware(MetricsMiddleware)
     install_error_handlers(app)
     # The OpenAI routes come first: route matching walks the routers in this order.
-    for module in (openai_api, health, invoke, pipelines, traces, reviews, keys, metrics):
+    for module in (openai_api, health, invoke, pipelines, traces, reviews, keys, usage, metrics):
         app.include_router(module.router)
     app.include_router(eval_routes.router)
     app.include_router(feedback_routes.router)

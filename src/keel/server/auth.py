@@ -25,7 +25,7 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect",
 _ADMIN_PREFIXES = ("/api/keys", "/api/audit")
 
 
-def _presented_key(headers: list[tuple[bytes, bytes]]) -> str | None:
+def presented_key(headers: list[tuple[bytes, bytes]]) -> str | None:
     for name, value in headers:
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
@@ -58,31 +58,31 @@ class AuthMiddleware:
         auth: Auth = scope["app"].state.auth
         path: str = scope["path"]
         try:
-            principal = auth.keys.authenticate(_presented_key(scope["headers"]))
+            principal = auth.keys.authenticate(presented_key(scope["headers"]))
             check_role(principal, path)
             if path.startswith("/v1/"):
                 await auth.limiter.admit(principal)
         except KeelError as exc:
             if exc.status == 429:
                 scope["app"].state.metrics.rejections.labels(exc.code).inc()
-            await _refuse(exc, scope, receive, send)
+            correlation = scope.get("state", {}).get("correlation")
+            request_id = correlation.request_id if correlation is not None else None
+            await refusal(exc, request_id)(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
 
-async def _refuse(exc: KeelError, scope: Scope, receive: Receive, send: Send) -> None:
-    correlation = scope.get("state", {}).get("correlation")
-    request_id = correlation.request_id if correlation is not None else None
+def refusal(exc: KeelError, request_id: str | None) -> JSONBytes:
+    """The 401/403/429 answer, with ``Retry-After`` or ``WWW-Authenticate`` as they apply."""
     headers = {}
     retry_after = exc.details.get("retry_after")
     if retry_after is not None:
         headers["Retry-After"] = str(int(retry_after))
     if exc.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    response = JSONBytes(
+    return JSONBytes(
         error_body(exc.code, exc.message, request_id, exc.details),
         status_code=exc.status,
         headers=headers,
     )
-    await response(scope, receive, send)

@@ -80,3 +80,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
 keel_error_response = _keel_error
 """The envelope response for a ``KeelError``, for ASGI code that runs outside the router."""
+
+unexpected_error_response = _unexpected
+"""The 500 envelope (logged, with the request id), for ASGI code that runs outside the router."""

@@ -44,14 +44,12 @@ class MetricsMiddleware:
         finally:
             metrics = getattr(scope["app"].state, "metrics", None)
             if metrics is not None:
-                route = scope.get("route")
                 labels = scope.get("state", {}).get("metric_labels") or {}
-                values = (
-                    getattr(route, "path", "unmatched"),
+                metrics.record_request(
+                    getattr(scope.get("route"), "path", "unmatched"),
                     labels.get("model", ""),
                     labels.get("pipeline", ""),
                     labels.get("version", ""),
-                    str(status),
+                    status,
+                    time.perf_counter() - started,
                 )
-                metrics.requests.labels(*values).inc()
-                metrics.latency.labels(*values).observe(time.perf_counter() - started)

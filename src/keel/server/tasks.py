@@ -1,7 +1,7 @@
 """Scheduled work in the server: review timeouts, retention purges, fairness audits, alert
-evaluation (SLO burn rates, drift monitors and other conditions) and golden-set evaluations,
-each on its interval; and the worker that takes sampled production traffic off the request
-path (sampled review intake, online evaluation)."""
+evaluation (SLO burn rates, drift monitors and other conditions), golden-set evaluations and
+usage writes, each on its interval; and the worker that takes sampled production traffic off
+the request path (sampled review intake, online evaluation)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from keel.gateway.usage import UsageLedger
 from keel.retention import apply_retention
 from keel.runtime import Runtime
 from keel.settings import FairnessSchedule, GoldenSchedule
@@ -62,8 +63,18 @@ def golden_run(runtime: Runtime, schedule: GoldenSchedule) -> Callable[[], Await
     return run
 
 
+async def flush_usage(ledger: UsageLedger) -> None:
+    """Write the summed usage; a store failure is logged and the sums kept for next time."""
+    try:
+        await ledger.flush()
+    except Exception:
+        log.exception("could not write usage to the store; it is kept for the next write")
+
+
 @contextlib.asynccontextmanager
-async def scheduled_tasks(runtime: Runtime) -> AsyncIterator[None]:
+async def scheduled_tasks(
+    runtime: Runtime, ledger: UsageLedger | None = None
+) -> AsyncIterator[None]:
     settings = runtime.settings.guardrails
 
     async def purge() -> object:
@@ -84,6 +95,9 @@ async def scheduled_tasks(runtime: Runtime) -> AsyncIterator[None]:
         tasks.append(
             asyncio.create_task(every(golden.interval_seconds, name, golden_run(runtime, golden)))
         )
+    if ledger is not None:
+        seconds = runtime.settings.gateway.usage_flush_seconds
+        tasks.append(asyncio.create_task(every(seconds, "usage", ledger.flush)))
     for schedule in runtime.settings.evals.fairness_schedules:
         job = fairness_audit(runtime, schedule)
         name = f"fairness {schedule.pipeline}"

@@ -30,3 +30,12 @@ def upsert(
 ) -> Insert:
     """``INSERT … ON CONFLICT (keys) DO UPDATE SET update``."""
     return _insert(dialect, table).on_conflict_do_update(index_elements=keys, set_=update)
+
+
+def upsert_adding(
+    dialect: Dialect, table: sa.Table, keys: Sequence[str], summed: Sequence[str]
+) -> Insert:
+    """``INSERT … ON CONFLICT (keys) DO UPDATE SET c = c + excluded.c`` for each summed ``c``."""
+    insert = _insert(dialect, table)
+    added = {name: table.c[name] + insert.excluded[name] for name in summed}
+    return insert.on_conflict_do_update(index_elements=keys, set_=added)

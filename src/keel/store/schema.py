@@ -347,3 +347,20 @@ alerts = sa.Table(
     sa.Column("notifications", JSONDocument, nullable=False),
     sa.Index(None, "status", "started_at"),
 )
+
+# Usage per hour, API key, pipeline and model: what was billed and what the cache saved.
+usage_hourly = sa.Table(
+    "usage_hourly",
+    metadata,
+    sa.Column("hour", UTCDateTime(), nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("requests", sa.BigInteger, nullable=False),
+    sa.Column("cache_hits", sa.BigInteger, nullable=False),
+    sa.Column("input_tokens", sa.BigInteger, nullable=False),
+    sa.Column("output_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cost_usd", ExactDecimal(), nullable=False),
+    sa.Column("saved_usd", ExactDecimal(), nullable=False),
+    sa.PrimaryKeyConstraint("hour", "key_id", "pipeline", "model"),
+)

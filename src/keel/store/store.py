@@ -20,6 +20,7 @@ from keel.store.pipelines import PipelineRepository
 from keel.store.reviews import ReviewRepository
 from keel.store.samples import SampleRepository
 from keel.store.traces import TraceRepository
+from keel.store.usage import UsageRepository
 
 
 class Store:
@@ -42,6 +43,7 @@ class Store:
         self.samples = SampleRepository(engine)
         self.alerts = AlertRepository(engine)
         self.monitoring = MonitoringRepository(engine)
+        self.usage = UsageRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

@@ -16,7 +16,6 @@ from starlette.responses import Response, StreamingResponse
 from keel.catalog import PipelineRef
 from keel.core.usage import Usage
 from keel.gateway import wire
-from keel.gateway.embeddings import embed
 from keel.gateway.errors import BadRequest, BodyTooLarge
 from keel.gateway.keys import Principal
 from keel.gateway.service import CallContext, Gateway
@@ -77,6 +76,7 @@ def call_context(request: Request, model: str) -> CallContext:
         bypass,
         on_usage,
         groups=principal.groups,
+        key_id=principal.key_id,
     )
 
 
@@ -88,11 +88,12 @@ async def chat_completions(request: Request) -> Response:
     ctx = call_context(request, call.model)
     request.state.metric_labels = {"model": call.model}
     if call.stream:
-        model_id, events = await gateway.stream(call, ctx)
+        streamed = await gateway.stream(call, body, ctx)
+        stream_headers = {"x-keel-model": streamed.model_id, "cache-control": "no-cache"}
+        if streamed.cached:
+            stream_headers["x-keel-cache"] = "hit"
         return StreamingResponse(
-            events,
-            media_type="text/event-stream",
-            headers={"x-keel-model": model_id, "cache-control": "no-cache"},
+            streamed.events, media_type="text/event-stream", headers=stream_headers
         )
     answer = await gateway.chat(call, body, ctx)
     keel = answer.body.get("keel")
@@ -112,9 +113,10 @@ async def chat_completions(request: Request) -> Response:
 async def embeddings(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     body = await read_json(request, gateway.max_body_bytes)
-    principal: Principal = request.state.principal
-    principal.require_model(str(body.get("model")) if isinstance(body, dict) else "")
-    return JSONBytes(await embed(gateway.targets, body))
+    model = body.get("model") if isinstance(body, dict) else None
+    ctx = call_context(request, model if isinstance(model, str) else "")
+    request.state.metric_labels = {"model": model if isinstance(model, str) else ""}
+    return JSONBytes(await gateway.embed(body, ctx))
 
 
 @router.get("/v1/models", summary="Aliases, pipelines and the default model")
