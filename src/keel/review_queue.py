@@ -15,6 +15,7 @@ import aiohttp
 from keel.guardrails.review import HeldAnswer
 from keel.store import Store
 from keel.store.reviews import Decision, ReviewItem
+from keel.webhook_target import WebhookRefused, resolve_target
 
 log = logging.getLogger("keel.review")
 RELEASED = ("approved", "edited")
@@ -30,9 +31,12 @@ def caller_view(item: ReviewItem) -> dict[str, Any]:
 
 
 class ReviewQueue:
-    def __init__(self, store: Store, *, webhook_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, store: Store, *, webhook_timeout_s: float = 5.0, allow_private_webhooks: bool = False
+    ) -> None:
         self._store = store
         self._timeout = webhook_timeout_s
+        self._allow_private = allow_private_webhooks
 
     def hold(self, held: HeldAnswer) -> None:
         self._store.reviews.create(ReviewItem(status="pending", **asdict(held)))
@@ -68,11 +72,20 @@ class ReviewQueue:
             return False
         timeout = aiohttp.ClientTimeout(total=self._timeout)
         try:
+            resolver = await resolve_target(item.webhook, allow_private=self._allow_private)
+        except WebhookRefused as exc:
+            log.warning("review webhook refused: %s", exc)
+            return False
+        connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
+        try:
             async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.post(item.webhook, json=caller_view(item)) as response,
+                aiohttp.ClientSession(timeout=timeout, connector=connector) as session,
+                # A redirect could point anywhere: webhooks are never redirected.
+                session.post(
+                    item.webhook, json=caller_view(item), allow_redirects=False
+                ) as response,
             ):
-                return response.status < 400
+                return 200 <= response.status < 300
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("review webhook %s failed: %s", item.webhook, exc)
             return False

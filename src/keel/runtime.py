@@ -93,9 +93,14 @@ class Runtime:
             settings.telemetry, self.store
         )
         self.reviews = ReviewQueue(
-            self.store, webhook_timeout_s=settings.guardrails.webhook_timeout_s
+            self.store,
+            webhook_timeout_s=settings.guardrails.webhook_timeout_s,
+            allow_private_webhooks=settings.guardrails.webhook_allow_private,
         )
-        self.guardrails = GuardrailPlugin(hold=self.reviews.hold)
+        self.guardrails = GuardrailPlugin(
+            hold=self.reviews.hold,
+            allow_private_webhooks=settings.guardrails.webhook_allow_private,
+        )
         self.catalog = PipelineCatalog(
             self.store,
             label_ttl=settings.server.label_cache_seconds,

@@ -199,6 +199,12 @@ class GuardrailSettings(_Section):
     webhook_timeout_s: float = Field(
         5.0, gt=0, description="Seconds to deliver one review-decision webhook."
     )
+    webhook_allow_private: bool = Field(
+        False,
+        description="Deliver review webhooks to loopback, private and link-local addresses "
+        "too. Off by default: a pipeline author could otherwise make the server call internal "
+        "services. Only http(s) URLs are ever delivered, and redirects are never followed.",
+    )
     default_retention_days: float | None = Field(
         None,
         gt=0,

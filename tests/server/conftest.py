@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -61,13 +62,20 @@ class LiveServer:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
+def guardrail_settings() -> dict[str, Any]:
+    """Overrides of the guardrails settings section; a test module may redefine this."""
+    return {}
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, guardrail_settings: dict[str, Any]) -> Iterator[Runtime]:
     settings = KeelSettings(
         home=tmp_path / "home",
         providers={"default_model": "testing:echo", "allow_remote": False},
         server={"label_cache_seconds": 0},
         telemetry={"schedule_delay_ms": 10},
         auth={"admin_key": ADMIN_KEY},
+        guardrails=guardrail_settings,
     )
     runtime = Runtime(settings)
     provider = runtime.registry.provider("testing")

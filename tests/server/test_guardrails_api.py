@@ -176,3 +176,32 @@ def test_every_output_scanner_blocks_through_the_server(
     assert response.status_code == 422, response.text
     details = response.json()["error"]["details"]
     assert (details["rule"], details["direction"]) == (scanner, "output")
+
+
+def test_redact_then_anonymize_input_and_deanonymize_the_answer_through_the_server(
+    client: httpx.Client, runtime: Runtime, parrot_provider: TestingProvider
+) -> None:
+    policy = {
+        "input": [
+            {"scanner": "secrets", "action": "redact"},
+            {"scanner": "pii", "action": "anonymize", "options": {"entities": ["EMAIL_ADDRESS"]}},
+            {"scanner": "invisible_text", "action": "flag"},
+        ],
+        "output": [{"scanner": "pii_leakage", "action": "redact"}],
+    }
+    assert push(client, spec(policy)).status_code == 201
+    question = f"key AKIAIOSFODNN7EXAMPLE, mail {EMAIL}\u200b LEAK"
+    body = ask(client, question).json()
+    # the secret is gone for good, the e-mail comes back in the answer, the made-up address
+    # (absent from the input) is redacted from the answer
+    assert body["text"] == f"You said: key [AWS_ACCESS_KEY], mail {EMAIL}\u200b [EMAIL_ADDRESS]"
+    seen = parrot_provider.model("parrot").requests[-1]  # type: ignore[attr-defined]
+    prompt = str(seen)
+    assert "AKIAIOSFODNN7EXAMPLE" not in prompt and EMAIL not in prompt
+    assert "<EMAIL_ADDRESS_1>" in prompt
+    runtime.flush()
+    trace = client.get(f"/api/traces/{body['trace_id']}").json()
+    stored = str(trace)
+    assert "AKIAIOSFODNN7EXAMPLE" not in stored
+    stage = next(s for s in trace["spans"] if s["name"] == "input_guardrails")
+    assert stage["attributes"]["keel.guardrail.flags"] == ["invisible_text"]

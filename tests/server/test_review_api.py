@@ -36,6 +36,13 @@ def spec(review: dict[str, Any], output_rules: list[dict[str, Any]] | None = Non
 
 
 @pytest.fixture
+def guardrail_settings() -> dict[str, Any]:
+    # The webhook receiver in these tests listens on loopback, which is refused by default
+    # (see test_webhook_targets.py): allowed here explicitly.
+    return {"webhook_allow_private": True}
+
+
+@pytest.fixture
 def held(client: httpx.Client, testing_provider: TestingProvider) -> httpx.Client:
     testing_provider.function("classify", classify)
     assert client.post("/api/pipelines", json=spec({"below_confidence": 0.8})).status_code == 201
@@ -170,7 +177,7 @@ def test_the_server_sweeps_overdue_items_on_its_own(
     settings = KeelSettings(
         home=tmp_path / "sweep",
         providers={"default_model": "testing:echo", "allow_remote": False},
-        guardrails={"review_sweep_seconds": 0.05},
+        guardrails={"review_sweep_seconds": 0.05, "webhook_allow_private": True},
         auth={"admin_key": ADMIN_KEY},
     )
     runtime = Runtime(settings)

@@ -28,4 +28,6 @@ def open_catalog() -> Iterator[PipelineCatalog]:
     with open_store() as store:
         from keel.guardrails.plugin import GuardrailPlugin  # deferred: scanners import a lot
 
-        yield PipelineCatalog(store, label_ttl=0, checks=[GuardrailPlugin().check])
+        allow = load_settings().guardrails.webhook_allow_private
+        plugin = GuardrailPlugin(allow_private_webhooks=allow)
+        yield PipelineCatalog(store, label_ttl=0, checks=[plugin.check])

@@ -67,7 +67,11 @@ def _decide(
 ) -> None:
     settings = load_settings()
     with open_store() as store:
-        queue = ReviewQueue(store, webhook_timeout_s=settings.guardrails.webhook_timeout_s)
+        queue = ReviewQueue(
+            store,
+            webhook_timeout_s=settings.guardrails.webhook_timeout_s,
+            allow_private_webhooks=settings.guardrails.webhook_allow_private,
+        )
         item = queue.decide(
             review_id, decision, reviewer or getpass.getuser(), edited=edited, note=note
         )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel.core.errors import SpecError
 from keel.guardrails.normalize import deleet, normalize
 from keel.guardrails.verdict import Finding, ScanContext, Verdict
+
+if TYPE_CHECKING:
+    from keel.guardrails.shared_models import SharedModels
 
 _HIDDEN = re.compile(
     "[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff\u202a-\u202e\u2066-\u2069\U000e0000-\U000e007f]"
@@ -139,14 +142,14 @@ class CodeInjectionScanner:
         return Verdict(1.0, "code_injection", tuple(findings), reason)
 
 
-def build_banned_topics(options: dict[str, Any]) -> BannedTopicsScanner:
+def build_banned_topics(options: dict[str, Any], models: SharedModels) -> BannedTopicsScanner:
     topics = options.get("topics")
     if not isinstance(topics, dict) or not topics:
         raise SpecError(
             "banned_topics needs options.topics: a mapping of topic -> example phrases",
             code="guardrail_invalid",
         )
-    model = load_wordllama()
+    model = models.wordllama()  # one embedder per process, shared by every version
     built = []
     for topic, phrases in topics.items():
         listed = [phrases] if isinstance(phrases, str) else phrases

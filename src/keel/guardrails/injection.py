@@ -17,6 +17,7 @@ from keel.guardrails.verdict import ScanContext, Verdict
 
 if TYPE_CHECKING:
     from keel.guardrails.classifier import InjectionClassifier
+    from keel.guardrails.shared_models import SharedModels
 
 _PRIOR = r"(?:all |any |the |your |my |these |those |every )*(?:previous|prior|above|earlier|preceding|initial|original|system|existing|old|developer'?s?)"
 _RULES = r"(?:instructions?|prompts?|rules?|directions?|guidelines?|context|messages?|constraints?|polic(?:y|ies)|programming|training|guardrails?|restrictions?)"
@@ -26,31 +27,47 @@ _QUAL = (
 )
 _SECRET = r"(?:prompt|instructions|message|rules|directives)"  # noqa: S105
 
-# (family, weight, pattern) -- weights add up per view, capped at 1.
-_HEURISTICS: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
-    (family, weight, re.compile(pattern))
-    for family, weight, pattern in (
-        ("override", 0.9, rf"\b(?:ignore|disregard|forget|skip|override|bypass|neglect|drop|abandon|discard) {_PRIOR} ?{_RULES}"),
-        ("override", 0.9, r"\b(?:ignore|disregard|forget) (?:everything|all)(?: (?:you were|that was|i) (?:told|said))?(?: before| above| so far)?\b"),
-        ("override", 0.6, rf"\b(?:do not|don't|never) (?:follow|obey|listen to) (?:your|the|any) {_RULES}"),
-        ("override", 0.7, r"\bnew (?:instructions?|rules?|task|directive)s? ?(?::|follow|are|is)"),
-        ("override", 0.6, r"\binstead,? (?:you (?:must|will|should)|say|print|output|reply|respond)\b"),
-        ("roleplay", 0.8, r"\b(?:you are|you're|act as|pretend (?:to be|you are)|roleplay as|behave like|become) (?:now )?(?:an? )?(?:dan|stan|dude|aim|evil|unfiltered|unrestricted|uncensored|jailbroken|amoral|rogue|unbound|developer mode)\b"),
-        ("roleplay", 0.8, r"\bdo anything now\b|\bdeveloper mode (?:enabled|on|output)\b|\bjailbreak(?:ed)? mode\b"),
-        ("roleplay", 0.6, r"\b(?:you|your|ai|model|assistant|chatgpt)\b.{0,40}\b(?:without|no|free (?:of|from)|not bound by|don't have|do not have) (?:any )?(?:ethical |moral |content |safety )?(?:restrictions|limitations|filters|censorship|guidelines|rules|boundaries|limits)\b"),
-        ("roleplay", 0.5, r"\b(?:stay in character|break character|two responses|\[🔓|\(🔓|classic response|jailbreak response)\b"),
-        ("roleplay", 0.4, r"\bhypothetical(?:ly)? .{0,40}(?:no|without) (?:rules|restrictions|limits)"),
-        ("extraction", 0.8, rf"\b(?:reveal|print|show|repeat|output|display|tell me|write out|leak|dump|give me|what (?:is|are)|spell out|translate) (?:me )?(?:all )?(?:of )?(?:your (?:{_QUAL} )*(?:system )?{_SECRET}|the (?:{_QUAL} )+(?:system )?{_SECRET}|the system {_SECRET})\b"),
-        ("extraction", 0.7, r"\b(?:repeat|print|output) (?:the )?(?:words|text|everything) (?:above|before)\b"),
-        ("extraction", 0.5, r"\bbegin(?:ning)? your (?:reply|response|answer) with\b"),
-        ("delimiter", 0.7, r"<\|(?:im_start|im_end|system|endoftext)\|>|\[/?inst\]|<</?sys>>|</?system>|###\s*(?:system|instruction)s?:"),
-        ("delimiter", 0.3, r"\b(?:end of (?:user )?(?:input|prompt|document)|system override|admin override|sudo mode|maintenance mode)\b"),
-        ("indirect", 0.7, r"\b(?:note|message|instructions?|attention|important) (?:to|for) (?:the |any )?(?:ai|assistant|llm|language model|chatbot|model|agent|bot)s?\b ?(?::|-|,)"),
-        ("indirect", 0.6, r"\b(?:ai|assistant|llm|language model|chatbot|model|agent)s?,? (?:reading|processing|summari[sz]ing|that reads) (?:this|these)\b"),
-        ("indirect", 0.6, r"\b(?:when|if) (?:you (?:are )?)?(?:summari[sz]|read|process|analy[sz])(?:e|es|ing)? (?:this|the) (?:page|document|email|text|article|content)\b.{0,80}\b(?:you must|say|include|tell|send|output|insert)\b"),
-        ("indirect", 0.5, r"\b(?:send|forward|post|exfiltrate|upload) (?:all |the |this )?(?:conversation|chat history|user data|emails?|credentials|passwords?|data) to\b"),
-        ("indirect", 0.5, r"!\[[^\]]*\]\(https?://[^)]*(?:\?|&)[a-z_]*=\s*(?:\{|\$|%7b)"),
-        ("harm", 0.3, r"\b(?:step[- ]by[- ]step|detailed) (?:instructions|guide) (?:to|for|on how to) (?:make|build|synthesi[sz]e|create) (?:a )?(?:bomb|explosive|weapon|meth|nerve agent|malware|ransomware)"),
+# (family, weight, anchors, pattern) -- weights add up per view, capped at 1. A pattern is
+# only tried when one of its anchors (plain substrings of the lowercased view) is present:
+# substring tests cost microseconds, a regex pass over a long prompt a tenth of a millisecond.
+_HEURISTICS: tuple[tuple[str, float, tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (family, weight, tuple(anchors.split("|")), re.compile(pattern))
+    for family, weight, anchors, pattern in (
+        ("override", 0.9, "ignor|disregard|forget|skip|overrid|bypass|neglect|drop|abandon|discard|set aside|put aside|cancel|disobey|replace",
+         rf"\b(?:ignore|ignoring|disregard|disregarding|forget|skip|override|bypass|neglect|drop|abandon|discard|cancel|disobey|set aside|put aside|replace) (?:all |any |the |my |these |those |every |of )*(?:your (?:\w+ )?|(?:(?:previous|prior|above|earlier|preceding|initial|original|system|existing|old|current|usual|normal|developer'?s?|assistant|safety|content|hidden) )+)(?:and following )?{_RULES}"),
+        ("override", 0.9, "ignor|disregard|forget", r"\b(?:ignore|disregard|forget) (?:everything|all)(?: (?:you were|that was|i) (?:told|said))?(?: before| above| so far)?\b"),
+        ("override", 0.6, "follow|obey|listen", rf"\b(?:do not|don't|never|stop) (?:follow|obey|listen to|following|obeying) (?:your (?:\w+ )?|(?:the|these|those) (?:previous|above|original|system|initial|assistant) ){_RULES}"),
+        ("override", 0.7, "new ", r"\bnew (?:instructions?|rules?|task|directive|system (?:message|prompt))s?(?: set)?(?: loaded)? ?(?::|follow|are|is)"),
+        ("override", 0.6, "instead", r"\binstead,? (?:you (?:must|will|should)|say|print|output|reply|respond|spell|write|tell)\b"),
+        ("override", 0.6, "obsolete|revoked|no longer|changed", rf"\b(?:(?:previous|above|earlier|old|your) {_RULES} (?:is|are|have been|has been) (?:obsolete|revoked|void|cancelled|canceled|changed|replaced|lifted|removed)|you (?:are no longer|have no (?:rules|restrictions|limits)))\b"),
+        ("override", 0.6, "filter|safety|restriction|guideline|constraint|censor", r"\b(?:turn off|disable|drop|remove|lift|switch off|deactivate|bypass|override) (?:all |any |your |the )*(?:safety |content |ethical )?(?:filters?|safety (?:settings|features|guidelines|measures)|restrictions|guidelines|constraints|censorship|safeguards)\b"),
+        ("roleplay", 0.8, "dan|stan|dude|aim|evil|unfilter|unrestrict|uncensor|jailbr|amoral|rogue|unbound|developer mode",
+         r"\b(?:you are|you're|act as|pretend (?:to be|you are)|roleplay as|behave like|become) (?:now )?(?:an? )?(?:dan|stan|dude|aim|evil|unfiltered|unrestricted|uncensored|jailbroken|amoral|rogue|unbound|developer mode|free assistant)\b"),
+        ("roleplay", 0.8, "do anything now|developer mode|jailbr|test mode|god mode|dev mode", r"\bdo anything now\b|\b(?:developer|dev|god|unrestricted test|jailbreak(?:ed)?|debug) mode (?:enabled|on|output|activated)\b|\bjailbreak(?:ed)? mode\b|\b(?:now|are) in (?:unrestricted|developer|god|jailbreak) (?:test )?mode\b"),
+        ("roleplay", 0.6, "without|free of|free from|not bound|have no|no limit|no rule|no restriction|no filter|no guideline",
+         r"\b(?:you|your|ai|model|assistant|chatgpt)\b.{0,40}\b(?:without|no|free (?:of|from)|not bound by|don't have|do not have) (?:any )?(?:ethical |moral |content |safety )?(?:restrictions|limitations|filters|censorship|guidelines|rules|boundaries|limits)\b"),
+        ("roleplay", 0.5, "character|two responses|\U0001f513|classic response|jailbreak response", r"\b(?:stay in character|break character|two responses|\[🔓|\(🔓|classic response|jailbreak response)\b"),
+        ("roleplay", 0.4, "hypothetical", r"\bhypothetical(?:ly)? .{0,40}(?:no|without) (?:rules|restrictions|limits)"),
+        ("extraction", 0.8, "prompt|instruction|message|rules|directive|preamble|configuration|setup|initiali",
+         rf"\b(?:reveal|print|show|repeat|output|display|tell me|write out|leak|dump|give me|what (?:is|are|does|do)|spell out|translate|paste|copy|quote|send|summari[sz]e|recite|share) (?:me )?(?:back )?(?:all |of |out )*(?:your (?:(?:{_QUAL}|very|own|actual|exact|first|developer|operator) )*(?:system )?(?:{_SECRET}|preamble|configuration|setup|initiali[sz]ation)|the (?:(?:{_QUAL}|exact|actual|developer|operator|factory) )+(?:system )?(?:{_SECRET}|preamble)|the system {_SECRET}|(?:the )?(?:text|words|content|contents) of your (?:\w+ )?(?:{_SECRET}|preamble|configuration|setup))\b"),
+        ("extraction", 0.7, "above|before|context|preamble", r"\b(?:repeat|print|output|copy|quote) (?:the |all (?:of )?(?:the )?)?(?:words|text|everything|content|contents)(?: in your context)? (?:above|before)\b"),
+        ("extraction", 0.5, "begin", r"\bbegin(?:ning)? your (?:reply|response|answer) with\b"),
+        ("extraction", 0.6, "secret|password|api key|confidential", r"\b(?:say|tell me|reveal|print|give me|write out|what(?:'s| is)) (?:me )?(?:the|your) (?:secret (?:word|key|code|password)|password|api key|confidential (?:instructions|information|data))\b"),
+        ("delimiter", 0.7, "<|[|###", r"<\|(?:im_start|im_end|system|endoftext)\|>|\[/?inst\]|<</?sys>>|</?system>|</?admin>|###\s*(?:new )?(?:system|instruction)s?(?: message)?:"),
+        ("delimiter", 0.3, "end of|override|sudo mode|maintenance mode|system:", r"\b(?:end of (?:user )?(?:input|prompt|document|conversation|session)|system override|admin override|sudo mode|maintenance mode)\b|(?:^|\n|\. )system: "),
+        ("authority", 0.4, "developer|admin|supervisor|security team|authori|clearance|permission",
+         r"\b(?:i am|i'm|as) (?:your|the) (?:developer|creator|admin|administrator|operator|supervisor|owner)\b|\b(?:admin|developer|operator) (?:here|mode)\b|\bi have (?:clearance|authori[sz]ation|permission)\b|\b(?:granted|given) you permission to\b|\bauthori[sz]ing you to\b"),
+        ("indirect", 0.7, "note|message|instruction|attention|important",
+         r"\b(?:note|message|instructions?|attention|important) (?:to|for) (?:the |any )?(?:ai|assistant|llm|language model|chatbot|model|agent|bot|automated)s?\b ?(?::|-|,|analysis|screening|systems?)"),
+        ("indirect", 0.6, "reading|processing|summari|that reads", r"\b(?:ai|assistant|llm|language model|chatbot|model|agent)s?,? (?:reading|processing|summari[sz]ing|that reads) (?:this|these)\b"),
+        ("indirect", 0.6, "summari|read|process|analy", r"\b(?:when|if) (?:the )?(?:you (?:are )?|user (?:asks|requests) (?:for )?(?:a )?)?(?:summari[sz]|read|process|analy[sz])(?:e|es|ing|y)? (?:this|the) (?:page|document|email|text|article|content|resume|report|data)\b.{0,80}\b(?:you must|say|include|tell|send|output|insert|reply|respond)\b|\bif (?:the )?user asks for a summary\b"),
+        ("indirect", 0.5, "send|forward|post|exfiltrate|upload", r"\b(?:send|forward|post|exfiltrate|upload) (?:all |the |this )?(?:conversation|chat history|user data|emails?|credentials|passwords?|data) to\b"),
+        ("indirect", 0.5, "](", r"!\[[^\]]*\]\(https?://[^)]*(?:\?|&)[a-z_]*=\s*(?:\{|\$|%7b)"),
+        ("indirect", 0.6, "ignore|focus|disregard|report only|print", r"\b(?:ignore|disregard) (?:the rest of|other|all other|the other|any other) (?:this )?(?:data|content|text|info(?:rmation)?|documents?|snippets?)\b|\bfocus (?:exclusively|only) on the (?:following|information)\b|\*\*\*report only\b"),
+        ("indirect", 0.6, "questioned|asked", r"\bif (?:questioned|asked)\b[^.]{0,40}, (?:report|say|respond|reply|answer|state|tell)\b"),
+        ("indirect", 0.5, "assistant:|ai:", r"(?:^|\n|\] |> )\s*(?:assistant|ai): .{0,200}\n\s*(?:user|human): "),
+        ("delimiter", 0.5, "instruction>|admin request|[system]|core instruction|follow instruction", r"</?instruction>|\[admin request::|\[system\]|-- core instruction|\bfollow instruction\b"),
+        ("harm", 0.3, "step|detailed", r"\b(?:step[- ]by[- ]step|detailed) (?:instructions|guide) (?:to|for|on how to) (?:make|build|synthesi[sz]e|create) (?:a )?(?:bomb|explosive|weapon|meth|nerve agent|malware|ransomware)"),
     )
 )  # fmt: skip
 
@@ -68,8 +85,8 @@ class InjectionScanner:
 
     def score_view(self, view: str) -> tuple[float, list[str]]:
         total, families = 0.0, []
-        for family, weight, pattern in _HEURISTICS:
-            if pattern.search(view):
+        for family, weight, anchors, pattern in _HEURISTICS:
+            if any(a in view for a in anchors) and pattern.search(view):
                 total += weight
                 families.append(family)
         return min(total, 1.0), families
@@ -95,12 +112,10 @@ class InjectionScanner:
         return Verdict(best, "prompt_injection", (), reason + (" (decoded)" if decoded else ""))
 
 
-def build_injection(options: dict[str, Any]) -> InjectionScanner:
+def build_injection(options: dict[str, Any], models: SharedModels) -> InjectionScanner:
     use = options.get("classifier", True)
     if not isinstance(use, bool):
         raise SpecError(
             "prompt_injection: classifier must be true or false", code="guardrail_invalid"
         )
-    from keel.guardrails.classifier import InjectionClassifier  # numpy/sklearn: load lazily
-
-    return InjectionScanner(InjectionClassifier.load() if use else None)
+    return InjectionScanner(models.injection_classifier() if use else None)

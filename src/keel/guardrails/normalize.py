@@ -42,6 +42,10 @@ _LEET = str.maketrans(
 _B64 = re.compile(r"(?:[A-Za-z0-9+/]{4}){4,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 _B64URL = re.compile(r"(?:[A-Za-z0-9_-]{4}){4,}[A-Za-z0-9_-]{0,3}={0,2}")
 _HEX = re.compile(r"(?:(?:0x)?[0-9a-fA-F]{2}[\s:,]?){8,}")
+_LONG_RUN = re.compile(r"[A-Za-z0-9+/_=-]{16,}")
+# Hex-encoded ASCII: every byte's first digit is 2-7, which English words rarely start with.
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{16}")
+_HEX_PAIRS = re.compile(r"[2-7][0-9a-fA-F](?:[\s:,](?:0x)?[2-7][0-9a-fA-F]){6}")
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
 _UNICODE_ESC = re.compile(r"(?:\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}){3,}")
 _ENTITY = re.compile(r"&#?[A-Za-z0-9]+;")
@@ -51,6 +55,8 @@ _MAX_VIEWS = 24
 
 def strip_hidden(text: str) -> str:
     """Remove ANSI escapes, control, zero-width, bidi and tag characters."""
+    if text.isascii():  # zero-width, bidi and tag characters are all outside ASCII
+        return _CONTROL.sub("", _ANSI.sub("", text)) if _has_control(text) else text
     text = _ANSI.sub("", text)
     text = _TAGS.sub("", text)
     text = _BIDI.sub("", text)
@@ -58,18 +64,26 @@ def strip_hidden(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+def _has_control(text: str) -> bool:
+    return not text.isprintable() and _CONTROL.search(text) is not None
+
+
 def tag_payload(text: str) -> str:
     """Text smuggled in Unicode tag characters (U+E0020..E007E map to ASCII)."""
+    if text.isascii() or not _TAGS.search(text):
+        return ""
     return "".join(chr(ord(c) - 0xE0000) for c in text if 0xE0020 <= ord(c) <= 0xE007E)
 
 
 def normalize(text: str) -> str:
     """NFKC, hidden characters removed, homoglyphs folded, whitespace collapsed, lowercased."""
-    text = unicodedata.normalize("NFKC", strip_hidden(text)).translate(_HOMOGLYPHS)
+    text = strip_hidden(text)
+    if not text.isascii():  # NFKC and homoglyphs change nothing in ASCII
+        text = unicodedata.normalize("NFKC", text).translate(_HOMOGLYPHS)
     return " ".join(text.split()).lower()
 
 
-_SPACED = re.compile(r"(?:\S ){6,}\S")
+_SPACED = re.compile(r" \S \S \S \S \S ")  # starts with a literal: scanned fast
 
 
 def despace(text: str) -> str:
@@ -122,7 +136,13 @@ def _hex(chunk: str) -> str | None:
 def decodings(text: str) -> list[str]:
     """Every one-step decoding of ``text`` (or its encoded runs) that reads as text."""
     found: list[str] = []
-    for pattern, decoder in ((_B64, _b64), (_B64URL, _b64), (_HEX, _hex)):
+    runs = _LONG_RUN.findall(text)  # one cheap pass; the encodings need a long unbroken run
+    candidates = []
+    if any((len(r) >= 16 and not r.isalpha()) or len(r) >= 24 for r in runs):
+        candidates += [(_B64, _b64), (_B64URL, _b64)]
+    if _HEX_RUN.search(text) or _HEX_PAIRS.search(text):
+        candidates.append((_HEX, _hex))
+    for pattern, decoder in candidates:
         for match in pattern.finditer(text):
             decoded = decoder(match.group())
             if decoded:
@@ -131,7 +151,7 @@ def decodings(text: str) -> list[str]:
         found.append(urllib.parse.unquote_plus(text))
     if _ENTITY.search(text):
         found.append(html.unescape(text))
-    if _UNICODE_ESC.search(text):
+    if ("\\u" in text or "\\x" in text) and _UNICODE_ESC.search(text):
         with contextlib.suppress(UnicodeDecodeError):
             found.append(codecs.decode(text, "unicode_escape"))
     if _SPACED.search(text):
@@ -155,7 +175,7 @@ _WORD = re.compile(r"[a-z']+")
 
 def reads_as_english(text: str) -> bool:
     """At least one word in seven is a very common English word."""
-    words = _WORD.findall(text[:4000].lower())
+    words = _WORD.findall(text[:1500].lower())
     return len(words) >= 4 and sum(w in _COMMON for w in words) / len(words) >= 0.14
 
 

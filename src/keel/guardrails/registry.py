@@ -14,6 +14,7 @@ from typing import Any
 from keel.core.errors import SpecError
 from keel.core.guardrail_policy import ScannerRule
 from keel.guardrails import content, injection, output, pii, secrets
+from keel.guardrails.shared_models import SharedModels
 from keel.guardrails.verdict import Scanner
 
 _SPAN_ACTIONS = frozenset({"redact", "anonymize"})
@@ -21,20 +22,29 @@ _SPAN_ACTIONS = frozenset({"redact", "anonymize"})
 
 @dataclass(frozen=True, slots=True)
 class ScannerType:
-    build: Callable[[dict[str, Any]], Scanner]
+    build: Callable[[dict[str, Any], SharedModels], Scanner]
     directions: frozenset[str]
     finds_spans: bool
     options: frozenset[str] = frozenset()
 
 
-def _no_options(factory: Callable[[], Scanner]) -> Callable[[dict[str, Any]], Scanner]:
-    return lambda options: factory()
+Build = Callable[[dict[str, Any], SharedModels], Scanner]
+
+
+def _no_options(factory: Callable[[], Scanner]) -> Build:
+    return lambda options, models: factory()
+
+
+def _options_only(factory: Callable[[dict[str, Any]], Scanner]) -> Build:
+    return lambda options, models: factory(options)
 
 
 _BOTH = frozenset({"input", "output"})
 BUILTIN: Mapping[str, ScannerType] = MappingProxyType(
     {
-        "pii": ScannerType(pii.build_pii, _BOTH, True, frozenset({"entities", "regions"})),
+        "pii": ScannerType(
+            _options_only(pii.build_pii), _BOTH, True, frozenset({"entities", "regions"})
+        ),
         "secrets": ScannerType(_no_options(secrets.SecretsScanner), _BOTH, True),
         "prompt_injection": ScannerType(
             injection.build_injection, _BOTH, False, frozenset({"classifier"})
@@ -45,13 +55,16 @@ BUILTIN: Mapping[str, ScannerType] = MappingProxyType(
             content.build_banned_topics, _BOTH, False, frozenset({"topics"})
         ),
         "length": ScannerType(
-            content.build_length, _BOTH, False, frozenset({"max_chars", "max_tokens"})
+            _options_only(content.build_length),
+            _BOTH,
+            False,
+            frozenset({"max_chars", "max_tokens"}),
         ),
         "code_injection": ScannerType(
             _no_options(content.CodeInjectionScanner), frozenset({"input"}), True
         ),
         "pii_leakage": ScannerType(
-            output.build_pii_leakage,
+            _options_only(output.build_pii_leakage),
             frozenset({"output"}),
             True,
             frozenset({"entities", "regions"}),
@@ -60,16 +73,25 @@ BUILTIN: Mapping[str, ScannerType] = MappingProxyType(
             _no_options(output.PromptLeakageScanner), frozenset({"output"}), True
         ),
         "exfiltration": ScannerType(
-            output.build_exfiltration, frozenset({"output"}), True, frozenset({"allowed_domains"})
+            _options_only(output.build_exfiltration),
+            frozenset({"output"}),
+            True,
+            frozenset({"allowed_domains"}),
         ),
-        "json": ScannerType(output.build_json, frozenset({"output"}), False, frozenset({"schema"})),
+        "json": ScannerType(
+            _options_only(output.build_json), frozenset({"output"}), False, frozenset({"schema"})
+        ),
         "refusal": ScannerType(_no_options(output.RefusalScanner), frozenset({"output"}), False),
     }
 )
 
 
-def build_scanner(rule: ScannerRule, direction: str) -> Scanner:
-    """The scanner a rule names, its options and action checked; raises SpecError."""
+def build_scanner(rule: ScannerRule, direction: str, models: SharedModels | None = None) -> Scanner:
+    """The scanner a rule names, its options and action checked; raises SpecError.
+
+    ``models`` shares loaded models between scanners (pass the plugin's); without it, this
+    scanner loads its own.
+    """
     where = f"guardrails.{direction} rule {rule.rule!r}"
     kind = BUILTIN.get(rule.scanner)
     if kind is None:
@@ -95,6 +117,6 @@ def build_scanner(rule: ScannerRule, direction: str) -> Scanner:
             code="guardrail_invalid",
         )
     try:
-        return kind.build(dict(rule.options))
+        return kind.build(dict(rule.options), models or SharedModels())
     except SpecError as exc:
         raise SpecError(f"{where}: {exc.message}", code="guardrail_invalid") from exc
