@@ -62,6 +62,7 @@ def build_retrieval(settings: KeelSettings, registry: ProviderRegistry) -> Retri
         r.chunk_overlap,
         r.sanitize_pii,
         r.vector_cache,
+        r.ingest_lock_timeout,
     )
     return RetrievalService(config, registry, pii_sanitizer=PiiSanitizer())
 

@@ -206,6 +206,12 @@ class RetrievalSettings(_Section):
         description="On SQLite, search an in-process copy of each collection's vectors with "
         "numpy (exact, ACL-masked before top-k; 1 KiB per chunk) instead of sqlite-vec's scan.",
     )
+    ingest_lock_timeout: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds an ingest or rollback waits for another one of the same "
+        "collection to finish (they run one at a time) before failing with `collection_busy`.",
+    )
 
 
 class RouteRule(_Section):

@@ -43,6 +43,7 @@ class RetrievalConfig:
     chunk_overlap: int = 32
     sanitize_pii: bool = False
     vector_cache: bool = True
+    ingest_lock_timeout: float = 600.0
 
 
 class RetrievalService:
@@ -65,7 +66,9 @@ class RetrievalService:
     def index(self) -> RetrievalIndex:
         if self._index is None:
             self._index = RetrievalIndex(
-                self.config.database_url, vector_cache=self.config.vector_cache
+                self.config.database_url,
+                vector_cache=self.config.vector_cache,
+                lock_timeout=self.config.ingest_lock_timeout,
             )
         return self._index
 
