@@ -63,6 +63,7 @@ def build_retrieval(settings: KeelSettings, registry: ProviderRegistry) -> Retri
         r.sanitize_pii,
         r.vector_cache,
         r.ingest_lock_timeout,
+        r.cross_encoder_dir,
     )
     return RetrievalService(config, registry, pii_sanitizer=PiiSanitizer())
 

@@ -212,6 +212,12 @@ class RetrievalSettings(_Section):
         description="Seconds an ingest or rollback waits for another one of the same "
         "collection to finish (they run one at a time) before failing with `collection_busy`.",
     )
+    cross_encoder_dir: Path | None = Field(
+        None,
+        description="Folder of saved sentence-transformers cross-encoders; a spec's "
+        "`cross-encoder:NAME` reranker loads `<dir>/NAME` (nothing is downloaded; no PyPI "
+        "package ships one, so save your own there).",
+    )
 
 
 class RouteRule(_Section):

@@ -44,6 +44,7 @@ class RetrievalConfig:
     sanitize_pii: bool = False
     vector_cache: bool = True
     ingest_lock_timeout: float = 600.0
+    cross_encoder_dir: Path | None = None
 
 
 class RetrievalService:
@@ -103,7 +104,7 @@ class RetrievalService:
         return await searcher.search(request, reranker)
 
     def reranker(self, spec: str) -> Reranker | None:
-        return build_reranker(spec, self._registry)
+        return build_reranker(spec, self._registry, self.config.cross_encoder_dir)
 
     def close(self) -> None:
         if self._index is not None:
