@@ -218,6 +218,21 @@ class RetrievalSettings(_Section):
         "`cross-encoder:NAME` reranker loads `<dir>/NAME` (nothing is downloaded; no PyPI "
         "package ships one, so save your own there).",
     )
+    hnsw_m: int = Field(
+        16, ge=4, le=100, description="Postgres: HNSW graph degree for new collections' indexes."
+    )
+    hnsw_ef_construction: int = Field(
+        64,
+        ge=8,
+        le=1000,
+        description="Postgres: HNSW build-time candidate list for new collections' indexes.",
+    )
+    hnsw_ef_search: int = Field(
+        200,
+        ge=10,
+        le=1000,
+        description="Postgres: HNSW query-time candidate list (higher: better recall, slower).",
+    )
 
 
 class RouteRule(_Section):

@@ -211,9 +211,19 @@ class SQLiteBackend:
 EXACT_BELOW = 10_000  # a filter admitting at most this many chunks is searched exactly
 
 
+@dataclass(frozen=True, slots=True)
+class HnswParams:
+    """pgvector HNSW: graph degree and build-time candidate list (used when a collection's
+    index is created), and the query-time candidate list."""
+
+    m: int = 16
+    ef_construction: int = 64
+    ef_search: int = 200
+
+
 class PostgresBackend:
-    def __init__(self, ef_search: int = 200) -> None:
-        self.ef_search = ef_search
+    def __init__(self, hnsw: HnswParams | None = None) -> None:
+        self.hnsw = hnsw or HnswParams()
 
     def create_tables(self, conn: Connection, cid: int, dim: int) -> None:
         conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS vector")
@@ -224,7 +234,8 @@ class PostgresBackend:
         )
         conn.exec_driver_sql(
             f"CREATE INDEX IF NOT EXISTS retrieval_vec_{cid}_hnsw ON retrieval_vec_{cid} "
-            "USING hnsw (embedding vector_cosine_ops)"
+            "USING hnsw (embedding vector_cosine_ops) "  # the opclass of <=>, the query's
+            f"WITH (m = {int(self.hnsw.m)}, ef_construction = {int(self.hnsw.ef_construction)})"
         )
         conn.exec_driver_sql(
             f"CREATE TABLE IF NOT EXISTS retrieval_fts_{cid} (chunk_id bigint PRIMARY KEY, "
@@ -292,7 +303,7 @@ class PostgresBackend:
         # The ACL, version and filter conditions are checked as the HNSW index is walked;
         # iterative scans keep walking until k rows pass them (pgvector >= 0.8).
         conn.exec_driver_sql("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        conn.exec_driver_sql(f"SET LOCAL hnsw.ef_search = {max(self.ef_search, int(k))}")
+        conn.exec_driver_sql(f"SET LOCAL hnsw.ef_search = {max(self.hnsw.ef_search, int(k))}")
         sql = (
             f"SELECT chunk_id, embedding <=> %s::vector AS distance FROM retrieval_vec_{cid} "
             f"WHERE {scope} ORDER BY distance LIMIT %s"

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from keel.core.errors import ConfigError
-from keel.retrieval.backends import Backend, PostgresBackend, SQLiteBackend
+from keel.retrieval.backends import Backend, HnswParams, PostgresBackend, SQLiteBackend
 from keel.retrieval.locking import AdvisoryLocks, FileLocks, ProcessLocks, WriterLocks
 from keel.retrieval.vector_cache import VectorCache
 
@@ -39,7 +39,9 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute(f"PRAGMA {pragma}")
 
 
-def open_engine(url: str, *, vector_cache: bool = True) -> tuple[Engine, Backend, WriterLocks]:
+def open_engine(
+    url: str, *, vector_cache: bool = True, hnsw: HnswParams | None = None
+) -> tuple[Engine, Backend, WriterLocks]:
     """The engine, the backend that owns the per-collection tables, and writer locks."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
@@ -60,7 +62,7 @@ def open_engine(url: str, *, vector_cache: bool = True) -> tuple[Engine, Backend
         engine = sa.create_engine(
             parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True, pool_size=5
         )
-        return engine, PostgresBackend(), AdvisoryLocks(engine)
+        return engine, PostgresBackend(hnsw), AdvisoryLocks(engine)
     raise ConfigError(
         f"retrieval database {url!r} is neither sqlite:/// nor postgresql://",
         code="database_url_invalid",

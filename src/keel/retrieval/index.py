@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from keel.core.errors import ConflictError, InvalidInputError, NotFoundError
-from keel.retrieval.backends import Row
+from keel.retrieval.backends import HnswParams, Row
 from keel.retrieval.engine import open_engine
 from keel.retrieval.locking import Held
 from keel.retrieval.tables import (
@@ -83,8 +83,17 @@ def _now() -> dt.datetime:
 class RetrievalIndex:
     """One retrieval database. Thread-safe: every call checks out its own connection."""
 
-    def __init__(self, url: str, *, vector_cache: bool = True, lock_timeout: float = 600.0) -> None:
-        self.engine, self.backend, self._locks = open_engine(url, vector_cache=vector_cache)
+    def __init__(
+        self,
+        url: str,
+        *,
+        vector_cache: bool = True,
+        lock_timeout: float = 600.0,
+        hnsw: HnswParams | None = None,
+    ) -> None:
+        self.engine, self.backend, self._locks = open_engine(
+            url, vector_cache=vector_cache, hnsw=hnsw
+        )
         self.lock_timeout = lock_timeout
         # runs the keyword half of a hybrid search beside the vector half
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="keel-retrieval")

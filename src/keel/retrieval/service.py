@@ -5,7 +5,7 @@ that adds a ``retrieve`` stage to pipeline versions whose spec has a ``retrieval
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ from keel.core.errors import InvalidInputError
 from keel.core.spec import RetrievalSpec
 from keel.pipeline.compiled import CompiledPipeline
 from keel.pipeline.steps import RunHooks, RunState
+from keel.retrieval.backends import HnswParams
 from keel.retrieval.chunking import Chunker
 from keel.retrieval.embedders import EmbedderRegistry
 from keel.retrieval.index import RetrievalIndex
@@ -45,6 +46,7 @@ class RetrievalConfig:
     vector_cache: bool = True
     ingest_lock_timeout: float = 600.0
     cross_encoder_dir: Path | None = None
+    hnsw: HnswParams = field(default_factory=HnswParams)
 
 
 class RetrievalService:
@@ -70,6 +72,7 @@ class RetrievalService:
                 self.config.database_url,
                 vector_cache=self.config.vector_cache,
                 lock_timeout=self.config.ingest_lock_timeout,
+                hnsw=self.config.hnsw,
             )
         return self._index
 
