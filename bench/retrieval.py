@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import random
 import re
 import statistics
@@ -66,7 +67,8 @@ def write_records(path: Path, count: int, rng: random.Random, vocab: list[str]) 
         for i in range(count):
             text = " ".join(sentence(rng, vocab, rng.randint(8, 14)) for _ in range(4))
             groups = ["staff"] if i % 10 else ["finance"]
-            out.write(json.dumps({"id": i, "text": text, "groups": groups}) + "\n")
+            record = {"id": i, "text": text, "groups": groups, "shard": i % 100}
+            out.write(json.dumps(record) + "\n")
 
 
 async def ingest_throughput(service: RetrievalService, tmp: Path, files: int) -> None:
@@ -84,7 +86,9 @@ async def ingest_throughput(service: RetrievalService, tmp: Path, files: int) ->
     print(f"re-ingest unchanged: {again.chunks_embedded} chunks embedded in {again.seconds:.2f} s")
 
 
-async def query_latency(service: RetrievalService, tmp: Path, chunks: int, queries: int) -> None:
+async def query_latency(
+    service: RetrievalService, tmp: Path, chunks: int, queries: int, sqlite_vec: bool
+) -> None:
     rng, vocab = random.Random(2), vocabulary()
     records = tmp / "records.jsonl"
     write_records(records, chunks, rng, vocab)
@@ -96,6 +100,8 @@ async def query_latency(service: RetrievalService, tmp: Path, chunks: int, queri
     texts = [sentence(rng, vocab, rng.randint(4, 9)) for _ in range(queries)]
     await latencies(service, report.chunks_embedded, texts, "SQLite, in-process vector cache")
     await recall(service, texts, "SQLite, in-process exhaustive search")
+    if not sqlite_vec:
+        return
     plain = RetrievalService(replace(service.config, vector_cache=False))
     try:
         await latencies(plain, report.chunks_embedded, texts, "SQLite, sqlite-vec KNN")
@@ -105,24 +111,37 @@ async def query_latency(service: RetrievalService, tmp: Path, chunks: int, queri
 
 
 async def latencies(service: RetrievalService, chunks: int, texts: list[str], how: str) -> None:
+    """p50/p95 wall time and process CPU per query (CPU is steadier on a shared machine)."""
     for label, request_for in (
         ("hybrid", lambda q: SearchRequest("big", q, groups=("staff",), top_k=10)),
         ("vector", lambda q: SearchRequest("big", q, groups=("staff",), top_k=10, mode="vector")),
+        ("keyword", lambda q: SearchRequest("big", q, groups=("staff",), top_k=10, mode="keyword")),
+        (
+            "hybrid, filtered",
+            lambda q: SearchRequest("big", q, groups=("staff",), top_k=10, filters={"shard": 3}),
+        ),
     ):
         for q in texts[:5]:  # warm caches
             await service.search(request_for(q))
-        timings = []
+        timings, cpu = [], []
         for q in texts:
-            started = time.perf_counter()
+            started, used = time.perf_counter(), time.process_time()
             await service.search(request_for(q))
             timings.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - used) * 1000)
         timings.sort()
         p95 = timings[int(len(timings) * 0.95) - 1]
         print(
             f"top-10 {label} query at {chunks:,} chunks ({how}): "
-            f"p50 {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms"
+            f"p50 {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms, "
+            f"CPU p50 {statistics.median(cpu):.1f} ms"
             + (" (target p50 <= 20 ms)" if label == "hybrid" else "")
+            + f"; load average {_load()}"
         )
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 async def recall(service: RetrievalService, texts: list[str], how: str = "") -> None:
@@ -196,6 +215,9 @@ async def main() -> None:
     parser.add_argument("--files", type=int, default=400)
     parser.add_argument("--postgres-chunks", type=int, default=0, help="0 skips Postgres")
     parser.add_argument("--only-postgres", action="store_true")
+    parser.add_argument(
+        "--sqlite-vec", action="store_true", help="also time sqlite-vec's own KNN (slow)"
+    )
     args = parser.parse_args()
     if args.only_postgres:
         with tempfile.TemporaryDirectory(prefix="keel-bench-retrieval-") as tmp:
@@ -206,7 +228,7 @@ async def main() -> None:
         service = RetrievalService(config)
         try:
             await ingest_throughput(service, Path(tmp), args.files)
-            await query_latency(service, Path(tmp), args.chunks, args.queries)
+            await query_latency(service, Path(tmp), args.chunks, args.queries, args.sqlite_vec)
         finally:
             service.close()
         if args.postgres_chunks:

@@ -21,6 +21,7 @@ from keel.monitoring import Monitoring
 from keel.pipeline.runner import Runner
 from keel.pipeline.steps import StagePlugin, to_json
 from keel.providers.registry import ProviderRegistry
+from keel.retrieval.backends import HnswParams
 from keel.retrieval.service import RetrievalConfig, RetrievalPlugin, RetrievalService
 from keel.review_queue import ReviewQueue
 from keel.settings import KeelSettings
@@ -71,6 +72,9 @@ def build_retrieval(settings: KeelSettings, registry: ProviderRegistry) -> Retri
         r.chunk_overlap,
         r.sanitize_pii,
         r.vector_cache,
+        r.ingest_lock_timeout,
+        r.cross_encoder_dir,
+        HnswParams(r.hnsw_m, r.hnsw_ef_construction, r.hnsw_ef_search),
     )
     return RetrievalService(config, registry, pii_sanitizer=PiiSanitizer())
 

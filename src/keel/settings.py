@@ -237,6 +237,33 @@ class RetrievalSettings(_Section):
         description="On SQLite, search an in-process copy of each collection's vectors with "
         "numpy (exact, ACL-masked before top-k; 1 KiB per chunk) instead of sqlite-vec's scan.",
     )
+    ingest_lock_timeout: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds an ingest or rollback waits for another one of the same "
+        "collection to finish (they run one at a time) before failing with `collection_busy`.",
+    )
+    cross_encoder_dir: Path | None = Field(
+        None,
+        description="Folder of saved sentence-transformers cross-encoders; a spec's "
+        "`cross-encoder:NAME` reranker loads `<dir>/NAME` (nothing is downloaded; no PyPI "
+        "package ships one, so save your own there).",
+    )
+    hnsw_m: int = Field(
+        16, ge=4, le=100, description="Postgres: HNSW graph degree for new collections' indexes."
+    )
+    hnsw_ef_construction: int = Field(
+        64,
+        ge=8,
+        le=1000,
+        description="Postgres: HNSW build-time candidate list for new collections' indexes.",
+    )
+    hnsw_ef_search: int = Field(
+        200,
+        ge=10,
+        le=1000,
+        description="Postgres: HNSW query-time candidate list (higher: better recall, slower).",
+    )
 
 
 class RouteRule(_Section):

@@ -5,13 +5,17 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from keel.core.errors import InvalidInputError
+from keel.retrieval.bm25 import KeywordIndex
 from keel.retrieval.chunking import Chunker, load_tokenizer, markdown_sections
 from keel.retrieval.cleaning import Deduper, clean_text, hamming, simhash
+from keel.retrieval.filters import validate
 from keel.retrieval.sanitize import RegexSanitizer
-from keel.retrieval.search import keyword_terms, matches, mmr, rrf
+from keel.retrieval.search import keyword_terms, mmr, rrf
 
 CHUNKER = Chunker(max_tokens=40, overlap=8)
 ENCODING = load_tokenizer()
@@ -127,5 +131,25 @@ def test_keyword_terms_and_filters() -> None:
         "policy",
         "near",
     ]
-    assert matches({"lang": "en", "tier": 2}, {"lang": ["en", "de"], "tier": 2})
-    assert not matches({"lang": "fr"}, {"lang": "en"})
+    assert validate({"lang": ["en", "de"], "tier": 2}) == {"lang": ["en", "de"], "tier": [2]}
+    for bad in ({"la'ng": "en"}, {"lang": {"nested": 1}}, {"lang": []}, {"lang": [["en"]]}):
+        with pytest.raises(InvalidInputError) as info:
+            validate(bad)
+        assert info.value.code == "retrieval_filter_invalid"
+
+
+def test_bm25_ranks_like_fts5_on_a_toy_corpus() -> None:
+    """Stemmed terms, rarer terms weigh more, and a row matching nothing scores 0."""
+    index = KeywordIndex.build(
+        [
+            "Refunds take five business days.",
+            "The refund policy covers every card.",
+            "Invoices are sent monthly; invoices list every item.",
+            "Nothing relevant here at all.",
+        ]
+    )
+    scores = index.scores(["refunded", "invoices"])
+    assert scores is not None
+    assert scores[3] == 0 and all(scores[:3] > 0)
+    assert scores[2] > scores[0]  # "invoice" twice beats "refund" once
+    assert index.scores(["zebra"]) is None

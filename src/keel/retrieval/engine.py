@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from keel.core.errors import ConfigError
-from keel.retrieval.backends import Backend, PostgresBackend, SQLiteBackend
+from keel.retrieval.backends import Backend, HnswParams, PostgresBackend, SQLiteBackend
+from keel.retrieval.locking import AdvisoryLocks, FileLocks, ProcessLocks, WriterLocks
 from keel.retrieval.vector_cache import VectorCache
 
 
@@ -38,25 +39,30 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute(f"PRAGMA {pragma}")
 
 
-def open_engine(url: str, *, vector_cache: bool = True) -> tuple[Engine, Backend]:
+def open_engine(
+    url: str, *, vector_cache: bool = True, hnsw: HnswParams | None = None
+) -> tuple[Engine, Backend, WriterLocks]:
+    """The engine, the backend that owns the per-collection tables, and writer locks."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         database = parsed.database or ""
+        locks: WriterLocks = ProcessLocks()
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+            locks = FileLocks(Path(f"{Path(database).resolve()}.locks"))
         engine = sa.create_engine(
             parsed.set(drivername="sqlite"),
             module=_sqlite_module(),
             connect_args={"check_same_thread": False},
         )
         sa.event.listen(engine, "connect", _on_connect)
-        return engine, SQLiteBackend(VectorCache() if vector_cache else None)
+        return engine, SQLiteBackend(VectorCache() if vector_cache else None), locks
     if backend == "postgresql":
         engine = sa.create_engine(
             parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True, pool_size=5
         )
-        return engine, PostgresBackend()
+        return engine, PostgresBackend(hnsw), AdvisoryLocks(engine)
     raise ConfigError(
         f"retrieval database {url!r} is neither sqlite:/// nor postgresql://",
         code="database_url_invalid",

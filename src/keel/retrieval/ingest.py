@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,9 +136,24 @@ class Ingestor:
         skipped: Sequence[Skipped] = (),
         progress: Progress | None = None,
     ) -> IngestReport:
-        import time
-
         started = time.perf_counter()
+        # one writer per collection: a concurrent ingest waits here, then plans against
+        # the version this one writes
+        held = await asyncio.to_thread(self._index.acquire_writer, collection)
+        try:
+            return await self._ingest_locked(collection, docs, roots, skipped, progress, started)
+        finally:
+            await asyncio.to_thread(held.release)
+
+    async def _ingest_locked(
+        self,
+        collection: str,
+        docs: Sequence[SourceDocument],
+        roots: Sequence[Path],
+        skipped: Sequence[Skipped],
+        progress: Progress | None,
+        started: float,
+    ) -> IngestReport:
         found = self._index.ensure_collection(collection, self._embedder.id)
         self._index.discard_future(found)
         found = self._index.collection(collection)

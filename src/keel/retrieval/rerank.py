@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keel.core.errors import ConfigError, KeelError
@@ -63,7 +64,13 @@ class LLMReranker:
 
 
 class CrossEncoderReranker:
-    def __init__(self, model: str) -> None:
+    """A sentence-transformers ``CrossEncoder`` scoring (query, passage) pairs.
+
+    Nothing is downloaded: ``model`` is a saved model's folder, looked up first under
+    ``models_dir`` (the ``retrieval.cross_encoder_dir`` setting), then as a path of its own.
+    """
+
+    def __init__(self, model: str, models_dir: Path | None = None) -> None:
         try:
             from sentence_transformers import CrossEncoder
         except ImportError as exc:
@@ -72,8 +79,9 @@ class CrossEncoderReranker:
                 "pip install 'keel[sentence-transformers]'",
                 code="reranker_unavailable",
             ) from exc
+        folder = local_model(model, models_dir)
         self.name = f"cross-encoder:{model}"
-        self._model = CrossEncoder(model, local_files_only=True)
+        self._model = CrossEncoder(str(folder), local_files_only=True)
 
     async def rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
         scores = await asyncio.to_thread(self._model.predict, [(query, h.text) for h in hits])
@@ -82,7 +90,25 @@ class CrossEncoderReranker:
         return sorted(hits, key=lambda h: -(h.rerank_score or 0.0))
 
 
-def build_reranker(spec: str, registry: ProviderRegistry | None) -> Reranker | None:
+def local_model(model: str, models_dir: Path | None) -> Path:
+    """The folder of a saved cross-encoder, or a ``reranker_model_missing`` error."""
+    candidates = [models_dir / model] if models_dir is not None else []
+    candidates.append(Path(model).expanduser())
+    for folder in candidates:
+        if (folder / "config.json").is_file():
+            return folder
+    where = f" under {models_dir}" if models_dir is not None else ""
+    raise ConfigError(
+        f"no saved cross-encoder {model!r}{where}: models are never downloaded at run time; "
+        "save one with CrossEncoder(...).save(PATH) and set retrieval.cross_encoder_dir "
+        "(or name its folder in the spec)",
+        code="reranker_model_missing",
+    )
+
+
+def build_reranker(
+    spec: str, registry: ProviderRegistry | None, models_dir: Path | None = None
+) -> Reranker | None:
     """``none``, ``llm:provider:model`` or ``cross-encoder:MODEL``."""
     kind, _, rest = spec.partition(":")
     if kind == "none":
@@ -90,7 +116,7 @@ def build_reranker(spec: str, registry: ProviderRegistry | None) -> Reranker | N
     if kind == "llm" and rest and registry is not None:
         return LLMReranker(rest, registry)
     if kind == "cross-encoder" and rest:
-        return CrossEncoderReranker(rest)
+        return CrossEncoderReranker(rest, models_dir)
     raise ConfigError(
         f"unknown reranker {spec!r}; use none, llm:provider:model or cross-encoder:MODEL",
         code="reranker_unknown",

@@ -1,5 +1,6 @@
-"""Hybrid search: BM25 and vector candidates fused by reciprocal rank fusion, then filtered,
-diversified (MMR) and reranked.
+"""Hybrid search: BM25 and vector candidates, each selected among the chunks the caller may
+read and the metadata filter admits, fused by reciprocal rank fusion, then diversified (MMR)
+and reranked.
 
 Reciprocal rank fusion (Cormack, Clarke & Büttcher 2009): score(d) = Σ 1 / (k + rank(d)),
 summed over the rankings a document appears in, with k = 60. Maximal marginal relevance
@@ -12,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from keel.retrieval.backends import Restriction
 from keel.retrieval.embedders import Embedder
 from keel.retrieval.index import RetrievalIndex
 from keel.retrieval.types import Hit
@@ -68,18 +71,6 @@ def mmr(query: np.ndarray, vectors: Sequence[np.ndarray], k: int, lam: float) ->
     return picked
 
 
-def matches(meta: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
-    """Equality filters on document metadata; a list value means "any of these"."""
-    for key, wanted in filters.items():
-        value = meta.get(key)
-        if isinstance(wanted, list):
-            if value not in wanted:
-                return False
-        elif value != wanted:
-            return False
-    return True
-
-
 class Reranker(Protocol):
     name: str
 
@@ -118,11 +109,9 @@ class Searcher:
         qvec: np.ndarray | None = None
         if request.mode != "keyword" or request.mmr_lambda is not None:
             qvec = (await self._embedder.embed([request.query]))[0]
-        # only filters, MMR and rerankers look past the fused top-k
-        every = bool(request.filters) or request.mmr_lambda is not None or reranker is not None
+        # only MMR and rerankers look past the fused top-k
+        every = request.mmr_lambda is not None or reranker is not None
         version, hits = await asyncio.to_thread(self._candidates, request, qvec, every)
-        if request.filters:
-            hits = [h for h in hits if matches(h.metadata, request.filters)]
         if request.mmr_lambda is not None and qvec is not None and hits:
             hits = await asyncio.to_thread(self._diversify, request, qvec, hits)
         if reranker is not None and hits:
@@ -132,6 +121,8 @@ class Searcher:
     def _candidates(
         self, request: SearchRequest, qvec: np.ndarray | None, every: bool = True
     ) -> tuple[int, list[Hit]]:
+        """Vector and keyword candidates, each selected inside its own query among the
+        chunks the caller may read (ACL sets, version, metadata filter), fused by RRF."""
         index = self._index
         with index.engine.connect() as conn:
             found = index.collection(request.collection, conn)
@@ -139,18 +130,24 @@ class Searcher:
             if not found.dim:
                 return v, []
             acl = index.allowed_acls(conn, request.groups)
+            only = index.backend.restrict(conn, cid, request.filters) if request.filters else None
+            terms = keyword_terms(request.query) if request.mode != "vector" else []
+            wants_vector = qvec is not None and request.mode != "keyword"
+            pending: Future[list[tuple[int, float]]] | None = None
+            if terms and wants_vector:  # the keyword half runs beside the vector half
+                pending = index.pool.submit(
+                    self._keyword, cid, terms, request.candidates, acl, v, only
+                )
             vector: list[int] = []
+            if wants_vector and qvec is not None:
+                knn = index.backend.knn(conn, cid, qvec, request.candidates, acl, v, only)
+                vector = [i for i, _ in knn]
             keyword: list[int] = []
-            if qvec is not None and request.mode != "keyword":
-                vector = [
-                    i for i, _ in index.backend.knn(conn, cid, qvec, request.candidates, acl, v)
-                ]
-            terms = keyword_terms(request.query)
-            if terms and request.mode != "vector":
-                keyword = [
-                    i
-                    for i, _ in index.backend.keyword(conn, cid, terms, request.candidates, acl, v)
-                ]
+            if pending is not None:
+                keyword = [i for i, _ in pending.result()]
+            elif terms:
+                found_kw = index.backend.keyword(conn, cid, terms, request.candidates, acl, v, only)
+                keyword = [i for i, _ in found_kw]
             fused = rrf([r for r in (vector, keyword) if r])
             order = sorted(fused, key=lambda i: -fused[i])
             if not every:
@@ -166,6 +163,18 @@ class Searcher:
                 hit.vector_rank, hit.keyword_rank = vrank.get(chunk_id), krank.get(chunk_id)
                 hits.append(hit)
         return v, hits
+
+    def _keyword(
+        self,
+        cid: int,
+        terms: list[str],
+        k: int,
+        acl: list[int],
+        v: int,
+        only: Restriction | None,
+    ) -> list[tuple[int, float]]:
+        with self._index.engine.connect() as conn:
+            return self._index.backend.keyword(conn, cid, terms, k, acl, v, only)
 
     def _diversify(self, request: SearchRequest, qvec: np.ndarray, hits: list[Hit]) -> list[Hit]:
         assert request.mmr_lambda is not None

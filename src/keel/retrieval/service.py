@@ -5,7 +5,7 @@ that adds a ``retrieve`` stage to pipeline versions whose spec has a ``retrieval
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ from keel.core.errors import InvalidInputError
 from keel.core.spec import RetrievalSpec
 from keel.pipeline.compiled import CompiledPipeline
 from keel.pipeline.steps import RunHooks, RunState
+from keel.retrieval.backends import HnswParams
 from keel.retrieval.chunking import Chunker
 from keel.retrieval.embedders import EmbedderRegistry
 from keel.retrieval.index import RetrievalIndex
@@ -43,6 +44,9 @@ class RetrievalConfig:
     chunk_overlap: int = 32
     sanitize_pii: bool = False
     vector_cache: bool = True
+    ingest_lock_timeout: float = 600.0
+    cross_encoder_dir: Path | None = None
+    hnsw: HnswParams = field(default_factory=HnswParams)
 
 
 class RetrievalService:
@@ -65,7 +69,10 @@ class RetrievalService:
     def index(self) -> RetrievalIndex:
         if self._index is None:
             self._index = RetrievalIndex(
-                self.config.database_url, vector_cache=self.config.vector_cache
+                self.config.database_url,
+                vector_cache=self.config.vector_cache,
+                lock_timeout=self.config.ingest_lock_timeout,
+                hnsw=self.config.hnsw,
             )
         return self._index
 
@@ -100,7 +107,7 @@ class RetrievalService:
         return await searcher.search(request, reranker)
 
     def reranker(self, spec: str) -> Reranker | None:
-        return build_reranker(spec, self._registry)
+        return build_reranker(spec, self._registry, self.config.cross_encoder_dir)
 
     def close(self) -> None:
         if self._index is not None:
