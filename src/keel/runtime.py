@@ -10,6 +10,8 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 
 from keel.catalog import PipelineCatalog
+from keel.deploy.router import DeploymentRouter
+from keel.deploy.shadow import ShadowMirror
 from keel.gateway.resilience import ModelCaller, ResilientModels
 from keel.guardrails.plugin import GuardrailPlugin
 from keel.guardrails.sanitizer import PiiSanitizer
@@ -106,6 +108,22 @@ class Runtime:
             capture_content=settings.telemetry.capture_content,
             plugins=plugins,
         )
+        # Deployments: this process's routing table (kept current by the server's watcher)
+        # and the shadow mirror (its workers run inside the server).
+        self.router = DeploymentRouter(self.catalog)
+        self.shadow = ShadowMirror(
+            self.runner,
+            self.catalog,
+            self.store,
+            queue_size=settings.deploy.shadow_queue_size,
+            workers=settings.deploy.shadow_workers,
+            evaluators=self._evaluator,
+        )
+
+    def _evaluator(self, spec: str) -> Any:
+        from keel.evals.service import build_evaluators  # deferred: evaluators import a lot
+
+        return build_evaluators(self, [spec])[0]
 
     def flush(self) -> None:
         self.tracer_provider.force_flush()

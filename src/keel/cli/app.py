@@ -10,6 +10,7 @@ from rich.text import Text
 from typer.exceptions import TyperException
 
 from keel.cli import datasets as datasets_cli
+from keel.cli import deploy as deploy_cli
 from keel.cli import evals as evals_cli
 from keel.cli import (
     keys,
@@ -53,6 +54,7 @@ def build() -> typer.Typer:
     app.command()(retrieval.ingest)
     app.add_typer(retrieval.app, name="collections")
     app.add_typer(keys.app, name="keys")
+    app.add_typer(deploy_cli.app, name="deploy")
     return app
 
 

@@ -9,6 +9,7 @@ events. A ``pipeline/NAME`` model runs the pipeline instead (its own trace, see
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,6 +26,8 @@ from keel.core.errors import KeelError, ProviderError
 from keel.core.messages import ChatChunk, ChatRequest, ChatResponse
 from keel.core.sse import SSEEvent
 from keel.core.usage import Usage
+from keel.deploy.router import RequestKeys
+from keel.deploy.serving import route as route_pipeline
 from keel.gateway import wire
 from keel.gateway.cache import ResponseCache, cache_key
 from keel.gateway.errors import CircuitOpen
@@ -53,6 +56,7 @@ class CallContext:
     bypass_cache: bool = False
     on_usage: Callable[[Usage, Decimal], Awaitable[None]] | None = None  # limits, budgets
     groups: tuple[str, ...] = ()  # the caller's access groups, for retrieval
+    keys: RequestKeys | None = None  # headers and key id: sticky deployment routing
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +135,11 @@ class Gateway:
         self, target: Target, call: wire.ChatCall, body: dict[str, Any], ctx: CallContext
     ) -> Answer:
         """Run a pipeline version; its answers are cached per version like model answers."""
-        assert target.pipeline is not None
-        compiled = self.runtime.catalog.resolve_ref(target.pipeline)
+        ref = target.pipeline
+        assert ref is not None
+        keys = dataclasses.replace(ctx.keys or RequestKeys(), body=call.extra)
+        routed = route_pipeline(self.runtime, ref.name, ref.version, ref.label, keys)
+        compiled = routed.compiled
         key = None
         if self.cache is not None and not ctx.bypass_cache:
             # Retrieval filters by the caller's groups, so answers are cached per group set.
@@ -140,7 +147,7 @@ class Gateway:
             hit = self._lookup(await self.cache.get(key))
             if hit is not None:
                 return self._cached(hit, target, ctx)
-        answer = await pipeline_chat(self.runtime, target, compiled, call, ctx)
+        answer = await pipeline_chat(self.runtime, target, routed, call, ctx)
         if key is not None and self.cache is not None:
             await self.cache.set(key, orjson.dumps(answer.body))
         await self._account(ctx, answer.usage, answer.cost_usd, answer.model_id, compiled.name)

@@ -16,9 +16,18 @@ from keel.server.correlation import CorrelationMiddleware
 from keel.server.errors import install_error_handlers
 from keel.server.fast_path import ChatFastPath
 from keel.server.metrics import MetricsMiddleware
+from keel.server.routes import (
+    deployments,
+    health,
+    invoke,
+    keys,
+    openai_api,
+    pipelines,
+    reviews,
+    traces,
+)
 from keel.server.routes import evals as eval_routes
-from keel.server.routes import health, invoke, keys, openai_api, pipelines, reviews, traces
-from keel.server.tasks import scheduled_tasks
+from keel.server.tasks import deployments_live, scheduled_tasks
 from keel.settings import KeelSettings
 
 
@@ -35,7 +44,7 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
         app.state.gateway = build_gateway(app.state.runtime, app.state.redis, app.state.metrics)
         app.state.auth = build_auth(app.state.runtime, app.state.redis)
         try:
-            async with scheduled_tasks(app.state.runtime):
+            async with deployments_live(app), scheduled_tasks(app.state.runtime):
                 yield
         finally:
             if app.state.redis is not None:
@@ -62,5 +71,6 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
     # The OpenAI routes come first: route matching walks the routers in this order.
     for module in (openai_api, health, invoke, pipelines, traces, reviews, keys, metrics):
         app.include_router(module.router)
+    app.include_router(deployments.router)
     app.include_router(eval_routes.router)
     return app

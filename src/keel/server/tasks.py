@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
+from keel.deploy.live import DeploymentWatcher, RedisAnnouncer, announcers
+from keel.deploy.service import DeploymentService
 from keel.retention import apply_retention
 from keel.runtime import Runtime
 from keel.settings import FairnessSchedule
@@ -70,3 +74,29 @@ async def scheduled_tasks(runtime: Runtime) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+@contextlib.asynccontextmanager
+async def deployments_live(app: Any) -> AsyncIterator[None]:
+    """The deployment service on ``app.state.deployments``, the watcher keeping this
+    replica's routing table current, and the shadow mirror's workers."""
+    runtime: Runtime = app.state.runtime
+    settings = runtime.settings
+    watcher = DeploymentWatcher(
+        runtime.store, runtime.router, settings.deploy, redis=app.state.redis
+    )
+    redis = (
+        RedisAnnouncer(settings.redis_url, settings.deploy.channel) if settings.redis_url else None
+    )
+
+    def apply_here(_pipeline: str) -> None:  # read your own writes: this replica at once
+        read_at = time.monotonic()
+        runtime.router.install(runtime.store.deployments.all_active(), read_at)
+
+    app.state.deployments = DeploymentService(runtime.store, announcers(apply_here, redis))
+    try:
+        async with watcher.running(), runtime.shadow.running():
+            yield
+    finally:
+        if redis is not None:
+            redis.close()

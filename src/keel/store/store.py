@@ -10,6 +10,7 @@ from keel.core.errors import ConfigError
 from keel.store import migrate
 from keel.store.audit import AuditRepository
 from keel.store.datasets import DatasetRepository
+from keel.store.deployments import DeploymentRepository
 from keel.store.engine import create_engine, describe, parse_url
 from keel.store.eval_runs import EvalRunRepository
 from keel.store.keys import KeyRepository
@@ -34,6 +35,7 @@ class Store:
         self.eval_runs = EvalRunRepository(engine)
         self.reviews = ReviewRepository(engine)
         self.keys = KeyRepository(engine)
+        self.deployments = DeploymentRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

@@ -1,0 +1,1 @@
+"""Deployments: stable and candidate versions per pipeline, routed, judged, changed live."""
