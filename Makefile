@@ -48,6 +48,7 @@ bench: install ## Benchmarks; each prints its figures
 	$(BIN)/python bench/http_clients.py
 	$(BIN)/python bench/evals.py
 	$(BIN)/python bench/guardrails/run.py
+	$(BIN)/python bench/deploy/simulate.py
 
 LITELLM_VENV := .venv-bench-litellm
 

@@ -1,1 +1,1 @@
-"""Deployments: stable and candidate versions per pipeline, routed, judged, changed live."""
+"""Deployments: canary and A/B judgement, rollout decisions (pure, in ``keel.deploy.judge``)."""

@@ -427,6 +427,7 @@ class LocalChatModel:
 
         def generate(llama: Any) -> Any:
             grammar = _grammar(call.schema) if call.schema is not None else None
+            llama.reset()  # see _stream_worker
             return llama.create_chat_completion(**call.kwargs, grammar=grammar)
 
         raw = await self._runtime.run(generate)
@@ -487,6 +488,10 @@ class LocalChatModel:
                 return scores
 
             grammar = _grammar(call.schema) if call.schema is not None else None
+            # Evaluate every prompt from an empty context: reusing the previous request's
+            # cached prefix changes the numerics, so equal requests at temperature 0 could
+            # answer differently depending on what the instance served before.
+            llama.reset()
             chunks = llama.create_chat_completion(
                 **call.kwargs, grammar=grammar, stream=True, logits_processor=[count]
             )
