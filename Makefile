@@ -49,6 +49,7 @@ bench: install ## Benchmarks; each prints its figures
 	$(BIN)/python bench/evals.py
 	$(BIN)/python bench/guardrails/run.py
 	$(BIN)/python bench/deploy/simulate.py
+	$(BIN)/python bench/deploy_shadow.py
 
 LITELLM_VENV := .venv-bench-litellm
 

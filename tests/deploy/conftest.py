@@ -27,16 +27,19 @@ BACKENDS = [
 ]
 
 
-def spec(name: str = "triage", model: str = "testing:echo", note: str = "v1") -> Any:
-    """A small text pipeline; ``note`` changes the prompt, hence the version."""
-    return spec_from_data(
-        {
-            "name": name,
-            "model": {"id": model},
-            "prompt": {"user": note + ": {{ text }}"},
-            "input": {"schema": {"type": "object", "required": ["text"]}},
-        }
-    )
+def spec(
+    model: str = "testing:echo", note: str = "v1", guardrails: dict[str, Any] | None = None
+) -> Any:
+    """Pipeline ``triage`` as text; ``note`` changes the prompt, hence the version."""
+    data: dict[str, Any] = {
+        "name": "triage",
+        "model": {"id": model},
+        "prompt": {"user": note + ": {{ text }}"},
+        "input": {"schema": {"type": "object", "required": ["text"]}},
+    }
+    if guardrails:
+        data["guardrails"] = guardrails
+    return spec_from_data(data)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -185,9 +185,12 @@ class DeploymentService:
         evidence: dict[str, Any] | None = None,
         *,
         production: str | None = None,
+        record: bool = True,
     ) -> Deployment:
         """Store a transition decided elsewhere (the controller)."""
-        return self._apply(before, after, actor, action, evidence, production=production)
+        return self._apply(
+            before, after, actor, action, evidence, production=production, record=record
+        )
 
     def _apply(
         self,
@@ -198,9 +201,10 @@ class DeploymentService:
         evidence: dict[str, Any] | None = None,
         *,
         production: str | None = None,
+        record: bool = True,
     ) -> Deployment:
         stored = self._store.deployments.apply(
-            before, after, actor, action, evidence, production=production
+            before, after, actor, action, evidence, production=production, record=record
         )
         self._notify(after.pipeline)
         return stored

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from keel.deploy.controller import RolloutController
 from keel.deploy.live import DeploymentWatcher, RedisAnnouncer, announcers
 from keel.deploy.service import DeploymentService
 from keel.retention import apply_retention
@@ -93,10 +94,24 @@ async def deployments_live(app: Any) -> AsyncIterator[None]:
         read_at = time.monotonic()
         runtime.router.install(runtime.store.deployments.all_active(), read_at)
 
-    app.state.deployments = DeploymentService(runtime.store, announcers(apply_here, redis))
+    service = DeploymentService(runtime.store, announcers(apply_here, redis))
+    app.state.deployments = service
+    app.state.controller = RolloutController(runtime.store, service, settings.deploy)
+    tasks = []
+    if settings.deploy.controller:
+
+        async def control() -> object:
+            return await asyncio.to_thread(app.state.controller.run_once)
+
+        seconds = settings.deploy.controller_seconds
+        tasks.append(asyncio.create_task(every(seconds, "rollout controller", control)))
     try:
         async with watcher.running(), runtime.shadow.running():
             yield
     finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if redis is not None:
             redis.close()

@@ -208,10 +208,12 @@ class DeploymentRepository:
         evidence: dict[str, Any] | None = None,
         *,
         production: str | None = None,
+        record: bool = True,
     ) -> Deployment:
         """Replace ``before`` with ``after`` if nobody changed it meanwhile; record why.
 
-        ``production`` moves the pipeline's production label in the same transaction.
+        ``production`` moves the pipeline's production label in the same transaction;
+        ``record=False`` skips the history and audit entries (controller bookkeeping).
         """
         with self._engine.begin() as conn:
             updated = conn.execute(
@@ -227,7 +229,10 @@ class DeploymentRepository:
                 )
             if production is not None:
                 move_label(conn, after.pipeline, PRODUCTION, production)
-            _record(conn, before, after, actor, action, evidence or {})
+            if record:
+                _record(conn, before, after, actor, action, evidence or {})
+            else:
+                _notify(conn, after)
         return after
 
     def get(self, deployment_id: str) -> Deployment:
@@ -327,6 +332,14 @@ def _outcomes(conn: Connection, deployment: Deployment, since_ns: int) -> builti
     ]
 
 
+def _notify(conn: Connection, after: Deployment) -> None:
+    if conn.dialect.name == "postgresql":  # delivered to listeners when the change commits
+        conn.execute(
+            sa.text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": NOTIFY_CHANNEL, "payload": after.pipeline},
+        )
+
+
 def _record(
     conn: Connection,
     before: Deployment | None,
@@ -350,11 +363,7 @@ def _record(
             "evidence": evidence,
         },
     )
-    if conn.dialect.name == "postgresql":  # delivered to listeners when the change commits
-        conn.execute(
-            sa.text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": NOTIFY_CHANNEL, "payload": after.pipeline},
-        )
+    _notify(conn, after)
     conn.execute(
         sa.insert(audit_log),
         {

@@ -30,6 +30,7 @@ class Behaviour:
 
     answer: str = "ok"
     error_rate: float = 0.0
+    leak_rate: float = 0.0  # how often the answer carries an e-mail address (a PII flag)
     latency_s: float = 0.0
     jitter_s: float = 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(7))
@@ -42,6 +43,8 @@ class Behaviour:
             await asyncio.sleep(delay)
         if self.rng.random() < self.error_rate:
             raise ProviderHTTPError("scripted failure", upstream_status=500)
+        if self.rng.random() < self.leak_rate:
+            return self.answer + ", write to jane.doe@example.com"
         return self.answer
 
 
@@ -53,7 +56,7 @@ class Deployed:
     arms: dict[str, Behaviour]
 
 
-def build_runtime(home: Path, **deploy: object) -> Deployed:
+def build_runtime(home: Path, guardrails: dict[str, object] | None = None) -> Deployed:
     settings = KeelSettings(
         home=home,
         providers={"default_model": "testing:echo", "allow_remote": False},
@@ -61,7 +64,7 @@ def build_runtime(home: Path, **deploy: object) -> Deployed:
         telemetry={"schedule_delay_ms": 10},
         auth={"admin_key": ADMIN_KEY},
         gateway={"retry": {"max_attempts": 1}},
-        deploy={"poll_seconds": 0.2, "controller_seconds": 0.2, **deploy},
+        deploy={"poll_seconds": 0.2, "controller_seconds": 0.2},
     )
     runtime = Runtime(settings)
     provider = runtime.registry.provider("testing")
@@ -69,8 +72,8 @@ def build_runtime(home: Path, **deploy: object) -> Deployed:
     arms = {"stable": Behaviour("stable says hi"), "candidate": Behaviour("candidate says hi")}
     for name, behaviour in arms.items():
         provider.function(name, behaviour)
-    stable = runtime.catalog.push(spec(model="testing:stable", note="v1")).version
-    candidate = runtime.catalog.push(spec(model="testing:candidate", note="v2")).version
+    stable = runtime.catalog.push(spec("testing:stable", "v1", guardrails)).version
+    candidate = runtime.catalog.push(spec("testing:candidate", "v2", guardrails)).version
     runtime.catalog.set_label("triage", "production", stable)
     return Deployed(runtime, stable, candidate, arms)
 

@@ -144,3 +144,13 @@ def resume(name: str, request: Request) -> Response:
 def set_weights(name: str, body: WeightsRequest, request: Request) -> Response:
     changed = _service(request).set_weights(name, body.weights, _actor(request))
     return JSONBytes(changed.to_dict())
+
+
+@router.get(
+    "/api/deployments/{name}/report",
+    summary="The judge's comparison (canary, shadow) or the A/B report",
+    responses=ERRORS,
+)
+def report(name: str, request: Request) -> Response:
+    deployment = _service(request).current(name)
+    return JSONBytes(request.app.state.controller.report(deployment))
