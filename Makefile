@@ -51,6 +51,7 @@ bench: install ## Benchmarks; each prints its figures
 	$(BIN)/python bench/deploy/simulate.py
 	$(BIN)/python bench/feedback.py
 	$(BIN)/python bench/drift.py
+	$(BIN)/python bench/deploy_shadow.py
 
 LITELLM_VENV := .venv-bench-litellm
 

@@ -122,6 +122,12 @@ class PipelineCatalog:
         self._pointers.pop((name, label), None)
         return previous
 
+    def forget_label(self, name: str) -> None:
+        """Drop ``name``'s cached label pointers: the next call reads them again."""
+        for key in list(self._pointers):  # a snapshot: request threads may add meanwhile
+            if key[0] == name:
+                self._pointers.pop(key, None)
+
     def _pointer(self, name: str, label: str | None) -> str:
         key = (name, label or "")
         now = time.monotonic()

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.trace import TracerProvider
 
 from keel.catalog import PipelineCatalog
+from keel.deploy.router import DeploymentRouter
+from keel.deploy.shadow import ShadowMirror
 from keel.feedback.alerting import ReviewAccuracyCondition
 from keel.feedback.sampling import TrafficSampler
 from keel.feedback.service import FeedbackService
@@ -131,6 +133,17 @@ class Runtime:
         self.sampler = TrafficSampler(
             self.store, settings.feedback, self.online_scorer, input_policy=self.sampled_input
         )
+        # Deployments: this process's routing table (kept current by the server's watcher)
+        # and the shadow mirror (its workers run inside the server).
+        self.router = DeploymentRouter(self.catalog)
+        self.shadow = ShadowMirror(
+            self.runner,
+            self.catalog,
+            self.store,
+            queue_size=settings.deploy.shadow_queue_size,
+            workers=settings.deploy.shadow_workers,
+            evaluators=self._evaluator,
+        )
 
     def online_scorer(self) -> OnlineScorer:
         """The online evaluators configured in ``feedback.online_evals``, built once."""
@@ -161,6 +174,11 @@ class Runtime:
             return json.loads(kept)
         except ValueError:
             return kept
+
+    def _evaluator(self, spec: str) -> Any:
+        from keel.evals.service import build_evaluators  # deferred: evaluators import a lot
+
+        return build_evaluators(self, [spec])[0]
 
     def flush(self) -> None:
         self.tracer_provider.force_flush()

@@ -396,6 +396,44 @@ class AuthSettings(_Section):
     )
 
 
+class DeploySettings(_Section):
+    poll_seconds: float = Field(
+        0.5,
+        gt=0,
+        description="How often a replica re-reads the active deployments when no change "
+        "notification channel (Redis pub/sub, Postgres LISTEN/NOTIFY) is available.",
+    )
+    resync_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How often a replica re-reads them anyway while notifications work "
+        "(a safety net for a lost message).",
+    )
+    channel: str = Field(
+        "keel:deployments",
+        min_length=1,
+        description="Redis pub/sub channel deployment changes are announced on.",
+    )
+    controller: bool = Field(
+        True, description="Run the rollout controller (canary judge, A/B report) in the server."
+    )
+    controller_seconds: float = Field(
+        5.0, gt=0, description="Seconds between two rounds of the rollout controller."
+    )
+    min_samples: int = Field(
+        50, ge=1, description="Requests per arm and step before the judge may advance a canary."
+    )
+    shadow_queue_size: int = Field(
+        1000,
+        ge=1,
+        description="Mirrored requests waiting to run on a shadow candidate; more are dropped "
+        "and counted, never delaying the primary answer.",
+    )
+    shadow_workers: int = Field(
+        2, ge=1, description="Mirrored requests run at once on shadow candidates."
+    )
+
+
 class KeelSettings(BaseSettings):
     """The whole configuration of a Keel process."""
 
@@ -440,6 +478,9 @@ class KeelSettings(BaseSettings):
     )
     monitoring: MonitoringSettings = Field(
         default_factory=MonitoringSettings, description="SLOs, drift monitors and alerts."
+    )
+    deploy: DeploySettings = Field(
+        default_factory=DeploySettings, description="Deployments: live changes, controller, shadow."
     )
     redis_url: str | None = Field(
         None,

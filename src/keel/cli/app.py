@@ -10,6 +10,7 @@ from rich.text import Text
 from typer.exceptions import TyperException
 
 from keel.cli import datasets as datasets_cli
+from keel.cli import deploy as deploy_cli
 from keel.cli import evals as evals_cli
 from keel.cli import feedback as feedback_cli
 from keel.cli import (
@@ -61,6 +62,7 @@ def build() -> typer.Typer:
     app.add_typer(monitoring.slo_app, name="slo")
     app.add_typer(monitoring.drift_app, name="drift")
     app.command()(usage.usage)
+    app.add_typer(deploy_cli.app, name="deploy")
     return app
 
 

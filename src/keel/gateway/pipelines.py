@@ -22,14 +22,15 @@ import orjson
 
 from keel.core.errors import HeldForReview
 from keel.core.messages import ChatResponse
+from keel.deploy.serving import run_routed
 from keel.gateway import wire
 from keel.gateway.errors import BadRequest
 from keel.pipeline.steps import RunContext
 
 if TYPE_CHECKING:
+    from keel.deploy.router import Routed
     from keel.gateway.service import Answer, CallContext
     from keel.gateway.targets import Target
-    from keel.pipeline.compiled import CompiledPipeline
     from keel.runtime import Runtime
 
 
@@ -58,7 +59,7 @@ def output_text(output: Any) -> str:
 async def pipeline_chat(
     runtime: Runtime,
     target: Target,
-    compiled: CompiledPipeline,
+    routed: Routed,
     call: wire.ChatCall,
     ctx: CallContext,
 ) -> Answer:
@@ -74,7 +75,7 @@ async def pipeline_chat(
         groups=ctx.groups,
     )
     data = pipeline_input(call)
-    result = await runtime.runner.run(compiled, data, context)
+    result = await run_routed(runtime, routed, data, context)
     runtime.sampler.offer(result, data)
     if result.review_id:  # the answer is held: never return it before a reviewer decides
         raise HeldForReview(

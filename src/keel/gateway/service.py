@@ -12,6 +12,7 @@ original answer cost, and the usage ledger counts the hit and the saving.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,6 +27,8 @@ from keel.core import tracing as attr
 from keel.core.errors import KeelError
 from keel.core.messages import ChatChunk, ChatRequest, ChatResponse
 from keel.core.usage import Usage
+from keel.deploy.router import RequestKeys
+from keel.deploy.serving import route as route_pipeline
 from keel.gateway import wire
 from keel.gateway.cache import CachedAnswer, ResponseCache, cache_key, decode_entry, encode_entry
 from keel.gateway.embeddings import embed, falls_back
@@ -54,6 +57,7 @@ class CallContext:
     bypass_cache: bool = False
     on_usage: Callable[[Usage, Decimal], Awaitable[None]] | None = None  # limits, budgets
     groups: tuple[str, ...] = ()  # the caller's access groups, for retrieval
+    keys: RequestKeys | None = None  # headers and key id: sticky deployment routing
     key_id: str = ""  # the API key's id, for the usage ledger
 
 
@@ -136,15 +140,18 @@ class Gateway:
         self, target: Target, call: wire.ChatCall, body: dict[str, Any], ctx: CallContext
     ) -> Answer:
         """Run a pipeline version; its answers are cached per version like model answers."""
-        assert target.pipeline is not None
-        compiled = self.runtime.catalog.resolve_ref(target.pipeline)
+        ref = target.pipeline
+        assert ref is not None
+        keys = dataclasses.replace(ctx.keys or RequestKeys(), body=call.extra)
+        routed = route_pipeline(self.runtime, ref.name, ref.version, ref.label, keys)
+        compiled = routed.compiled
         # Retrieval filters by the caller's groups, so answers are cached per group set.
         key = self._cache_key(body, ctx, f"{compiled.version}|{','.join(sorted(ctx.groups))}")
         if key is not None:
             hit = await self._lookup(key)
             if hit is not None:
                 return self._cached(hit, target, ctx, compiled.name)
-        answer = await pipeline_chat(self.runtime, target, compiled, call, ctx)
+        answer = await pipeline_chat(self.runtime, target, routed, call, ctx)
         if key is not None:
             await self._remember(key, answer.body, answer.model_id, answer.cost_usd)
         await self._account(ctx, answer.usage, answer.cost_usd, answer.model_id, compiled.name)

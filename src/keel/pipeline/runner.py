@@ -181,6 +181,7 @@ class Runner:
             attributes[attr.PIPELINE_LABEL] = context.label
         if context.caller:
             attributes[attr.CALLER] = context.caller
+        attributes.update(context.attributes)  # e.g. the deployment and arm that routed it
         return attributes
 
     def _finish_root(self, root: Span, state: RunState) -> None:

@@ -29,6 +29,7 @@ class RunContext:
     caller: str | None = None
     label: str | None = None
     groups: tuple[str, ...] = ()  # the caller's access groups: what retrieval may show it
+    attributes: Mapping[str, Any] = field(default_factory=dict)  # extra root span attributes
 
 
 # A stage that holds the answer for human review puts the review id here (RunState.attributes).

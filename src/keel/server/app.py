@@ -16,9 +16,8 @@ from keel.server.correlation import CorrelationMiddleware
 from keel.server.errors import install_error_handlers
 from keel.server.hot_path import KeelApp
 from keel.server.metrics import MetricsMiddleware
-from keel.server.routes import evals as eval_routes
-from keel.server.routes import feedback as feedback_routes
 from keel.server.routes import (
+    deployments,
     health,
     invoke,
     keys,
@@ -29,8 +28,10 @@ from keel.server.routes import (
     traces,
     usage,
 )
+from keel.server.routes import evals as eval_routes
+from keel.server.routes import feedback as feedback_routes
 from keel.server.routes import quality as quality_routes
-from keel.server.tasks import flush_usage, scheduled_tasks
+from keel.server.tasks import deployments_live, flush_usage, scheduled_tasks
 from keel.settings import KeelSettings
 
 
@@ -48,7 +49,7 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
         app.state.auth = build_auth(app.state.runtime, app.state.redis)
         gateway = app.state.gateway
         try:
-            async with scheduled_tasks(app.state.runtime, gateway.ledger):
+            async with deployments_live(app), scheduled_tasks(app.state.runtime, gateway.ledger):
                 yield
         finally:
             if gateway.ledger is not None:  # every request has finished: write its usage
@@ -77,6 +78,7 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
     # The OpenAI routes come first: route matching walks the routers in this order.
     for module in (openai_api, health, invoke, pipelines, traces, reviews, keys, usage, metrics):
         app.include_router(module.router)
+    app.include_router(deployments.router)
     app.include_router(eval_routes.router)
     app.include_router(feedback_routes.router)
     app.include_router(quality_routes.router)

@@ -8,8 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
+from keel.deploy.controller import RolloutController
+from keel.deploy.live import DeploymentWatcher, RedisAnnouncer, announcers
+from keel.deploy.service import DeploymentService
 from keel.gateway.usage import UsageLedger
 from keel.retention import apply_retention
 from keel.runtime import Runtime
@@ -110,3 +115,43 @@ async def scheduled_tasks(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+@contextlib.asynccontextmanager
+async def deployments_live(app: Any) -> AsyncIterator[None]:
+    """The deployment service on ``app.state.deployments``, the watcher keeping this
+    replica's routing table current, and the shadow mirror's workers."""
+    runtime: Runtime = app.state.runtime
+    settings = runtime.settings
+    watcher = DeploymentWatcher(
+        runtime.store, runtime.router, settings.deploy, redis=app.state.redis
+    )
+    redis = (
+        RedisAnnouncer(settings.redis_url, settings.deploy.channel) if settings.redis_url else None
+    )
+
+    def apply_here(_pipeline: str) -> None:  # read your own writes: this replica at once
+        read_at = time.monotonic()
+        runtime.router.install(runtime.store.deployments.all_active(), read_at)
+
+    service = DeploymentService(runtime.store, announcers(apply_here, redis))
+    app.state.deployments = service
+    app.state.controller = RolloutController(runtime.store, service, settings.deploy)
+    tasks = []
+    if settings.deploy.controller:
+
+        async def control() -> object:
+            return await asyncio.to_thread(app.state.controller.run_once)
+
+        seconds = settings.deploy.controller_seconds
+        tasks.append(asyncio.create_task(every(seconds, "rollout controller", control)))
+    try:
+        async with watcher.running(), runtime.shadow.running():
+            yield
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if redis is not None:
+            redis.close()

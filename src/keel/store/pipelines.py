@@ -191,34 +191,8 @@ class PipelineRepository:
     def set_label(self, name: str, label: str, version: str) -> str | None:
         """Point ``label`` at ``version`` (or a unique prefix); returns the previous version."""
         _check_label(label)
-        now = _now()
         with self._engine.begin() as conn:
-            # The update takes the write lock (SQLite) or row lock (Postgres) first, so two
-            # concurrent moves of one pipeline's labels each see the other's result.
-            touched = conn.execute(
-                sa.update(pipelines)
-                .where(pipelines.c.name == name)
-                .values(updated_at=now)
-                .returning(pipelines.c.name)
-            ).first()
-            if touched is None:
-                raise _pipeline_not_found(name)
-            target = _resolve_version(conn, name, version).version
-            previous = conn.scalar(
-                sa.select(pipeline_labels.c.version).where(
-                    pipeline_labels.c.pipeline == name, pipeline_labels.c.label == label
-                )
-            )
-            conn.execute(
-                upsert(
-                    conn.dialect,
-                    pipeline_labels,
-                    ["pipeline", "label"],
-                    {"version": target, "updated_at": now},
-                ),
-                {"pipeline": name, "label": label, "version": target, "updated_at": now},
-            )
-        return previous
+            return move_label(conn, name, label, version)[1]
 
     def resolve_label(self, name: str, label: str) -> str:
         """The version ``label`` points at."""
@@ -289,3 +263,34 @@ def _resolve_version(conn: Connection, name: str, version: str) -> Row[Any]:
         f"`keel pipelines versions {name}` lists them"
     )
     raise NotFoundError(msg, code="version_not_found", pipeline=name, version=version)
+
+
+def move_label(conn: Connection, name: str, label: str, version: str) -> tuple[str, str | None]:
+    """Point ``label`` at ``version`` inside the caller's transaction: (target, previous)."""
+    now = _now()
+    # The update takes the write lock (SQLite) or row lock (Postgres) first, so two
+    # concurrent moves of one pipeline's labels each see the other's result.
+    touched = conn.execute(
+        sa.update(pipelines)
+        .where(pipelines.c.name == name)
+        .values(updated_at=now)
+        .returning(pipelines.c.name)
+    ).first()
+    if touched is None:
+        raise _pipeline_not_found(name)
+    target = _resolve_version(conn, name, version).version
+    previous = conn.scalar(
+        sa.select(pipeline_labels.c.version).where(
+            pipeline_labels.c.pipeline == name, pipeline_labels.c.label == label
+        )
+    )
+    conn.execute(
+        upsert(
+            conn.dialect,
+            pipeline_labels,
+            ["pipeline", "label"],
+            {"version": target, "updated_at": now},
+        ),
+        {"pipeline": name, "label": label, "version": target, "updated_at": now},
+    )
+    return target, previous

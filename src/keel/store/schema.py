@@ -364,3 +364,73 @@ usage_hourly = sa.Table(
     sa.Column("saved_usd", ExactDecimal(), nullable=False),
     sa.PrimaryKeyConstraint("hour", "key_id", "pipeline", "model"),
 )
+
+# --- deployments: rollouts per pipeline endpoint (see keel.deploy) ---------------------------
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("pipeline", sa.String(200), nullable=False, index=True),
+    # The pipeline's name while the deployment is active, NULL once it ends: the unique
+    # constraint is what refuses a second active rollout on one endpoint, atomically.
+    sa.Column("active_pipeline", sa.String(200), nullable=True, unique=True),
+    sa.Column("strategy", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("stable", sa.String(128), nullable=False),
+    sa.Column("candidate", sa.String(128), nullable=False),
+    sa.Column("weights", JSONDocument, nullable=False),
+    sa.Column("config", JSONDocument, nullable=False),
+    sa.Column("step_index", sa.Integer, nullable=False),
+    sa.Column("step_started_at", UTCDateTime(), nullable=False),
+    sa.Column("failed_checks", sa.Integer, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.Text, nullable=True),
+)
+
+deployment_events = sa.Table(
+    "deployment_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "deployment_id",
+        sa.String(32),
+        sa.ForeignKey("deployments.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("from_state", sa.String(16), nullable=True),
+    sa.Column("to_state", sa.String(16), nullable=False),
+    sa.Column("weights", JSONDocument, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("evidence", JSONDocument, nullable=False),
+)
+
+# Shadowed requests: the stable answer and the candidate's to the same input, linked.
+deployment_pairs = sa.Table(
+    "deployment_pairs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "deployment_id",
+        sa.String(32),
+        sa.ForeignKey("deployments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("pair_id", sa.String(32), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("baseline_trace_id", sa.String(32), nullable=True),
+    sa.Column("candidate_trace_id", sa.String(32), nullable=True),
+    sa.Column("baseline_score", sa.Float, nullable=True),
+    sa.Column("candidate_score", sa.Float, nullable=True),
+    sa.Column("baseline_latency_ms", sa.Float, nullable=True),
+    sa.Column("candidate_latency_ms", sa.Float, nullable=True),
+    sa.Column("candidate_error", sa.Text, nullable=True),
+    sa.Index(None, "deployment_id", "at"),
+)

@@ -11,6 +11,7 @@ from keel.store import migrate
 from keel.store.alerts import AlertRepository
 from keel.store.audit import AuditRepository
 from keel.store.datasets import DatasetRepository
+from keel.store.deployments import DeploymentRepository
 from keel.store.engine import create_engine, describe, parse_url
 from keel.store.eval_runs import EvalRunRepository
 from keel.store.feedback import FeedbackRepository
@@ -44,6 +45,7 @@ class Store:
         self.alerts = AlertRepository(engine)
         self.monitoring = MonitoringRepository(engine)
         self.usage = UsageRepository(engine)
+        self.deployments = DeploymentRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

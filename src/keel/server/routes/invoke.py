@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from keel.deploy.router import RequestKeys
+from keel.deploy.serving import route, run_routed
 from keel.pipeline.steps import RunContext
 from keel.runtime import Runtime
 from keel.server.responses import JSONBytes
@@ -33,7 +35,8 @@ async def invoke(
     runtime: Runtime = request.app.state.runtime
     principal = request.state.principal
     principal.require_pipeline(name)
-    compiled = runtime.catalog.resolve(name, version=version, label=label)
+    keys = RequestKeys(request.headers, {"input": body.input}, principal.key_id)
+    routed = route(runtime, name, version, label, keys)
     correlation = request.state.correlation
     context = RunContext(
         correlation_id=correlation.request_id,
@@ -42,7 +45,7 @@ async def invoke(
         label=label,
         groups=principal.groups,
     )
-    result = await runtime.runner.run(compiled, body.input, context)
+    result = await run_routed(runtime, routed, body.input, context)
     runtime.sampler.offer(result, body.input)
     await request.app.state.auth.limiter.settle(principal, result.usage, result.cost_usd)
     request.state.metric_labels = {

@@ -15,6 +15,7 @@ from starlette.responses import Response, StreamingResponse
 
 from keel.catalog import PipelineRef
 from keel.core.usage import Usage
+from keel.deploy.router import RequestKeys
 from keel.gateway import wire
 from keel.gateway.errors import BadRequest, BodyTooLarge
 from keel.gateway.keys import Principal
@@ -77,6 +78,7 @@ def call_context(request: Request, model: str) -> CallContext:
         on_usage,
         groups=principal.groups,
         key_id=principal.key_id,
+        keys=RequestKeys(request.headers, None, principal.key_id),
     )
 
 

@@ -1,0 +1,326 @@
+"""What a deployment is, and the moves its state machine allows. Pure: no I/O.
+
+A deployment belongs to one pipeline (the endpoint callers name). It holds the ``stable``
+version (what the ``production`` label pointed to when it started), one ``candidate``, the
+traffic ``weights`` in percent per version (they always sum to 100) and a strategy:
+
+* ``canary``: the candidate's weight climbs through ``steps`` while the judge approves;
+* ``ab``: a fixed split, sticky per user, judged by an A/B report;
+* ``shadow``: every answer comes from stable; ``mirror`` percent of requests also run the
+  candidate off the hot path, and both outputs are stored as a pair;
+* ``blue-green``: the candidate waits at weight 0 until ``promote`` switches all traffic.
+
+States: pending → progressing → promoted | rolled_back, with paused ⇄ progressing. Only the
+first three are *active*: an endpoint has at most one active deployment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from keel.core.errors import ConflictError, InvalidInputError
+
+
+class Strategy(StrEnum):
+    CANARY = "canary"
+    AB = "ab"
+    SHADOW = "shadow"
+    BLUE_GREEN = "blue-green"
+
+
+class State(StrEnum):
+    PENDING = "pending"
+    PROGRESSING = "progressing"
+    PAUSED = "paused"
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled_back"
+
+
+ACTIVE_STATES = frozenset({State.PENDING, State.PROGRESSING, State.PAUSED})
+DEFAULT_STEPS = (5.0, 25.0, 50.0, 100.0)
+_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class StickyKey:
+    """Where a request's user key comes from: ``header:NAME``, ``body:a.b`` or ``key``."""
+
+    source: Literal["header", "body", "key"]
+    name: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> StickyKey:
+        source, _, name = text.strip().partition(":")
+        if source == "key" and not name:
+            return cls("key")
+        if source in ("header", "body") and name.strip():
+            return cls(source, name.strip())  # type: ignore[arg-type]
+        raise InvalidInputError(
+            f"sticky key {text!r} is not header:NAME, body:FIELD[.FIELD] or key",
+            code="deployment_sticky_invalid",
+        )
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.name}" if self.name else self.source
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A deployment as requested, validated before anything is stored."""
+
+    candidate: str
+    strategy: Strategy = Strategy.CANARY
+    steps: tuple[float, ...] = DEFAULT_STEPS
+    interval_s: float = 600.0
+    split: float = 50.0  # ab: the candidate's share
+    mirror: float = 0.0  # percent of requests mirrored to the candidate
+    sticky: StickyKey | None = None
+    evaluator: str | None = None  # scores shadowed pairs (an eval evaluator spec)
+    min_samples: int | None = None  # per arm and step, before the judge may act
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "strategy", Strategy(self.strategy))
+        check_steps(self.steps)
+        check_percent("split", self.split, allow_zero=False, allow_full=False)
+        check_percent("mirror", self.mirror, allow_zero=self.strategy != Strategy.SHADOW)
+        if not (math.isfinite(self.interval_s) and self.interval_s > 0):
+            raise InvalidInputError(
+                f"interval must be a positive duration, got {self.interval_s}",
+                code="deployment_interval_invalid",
+            )
+        if self.min_samples is not None and self.min_samples < 1:
+            raise InvalidInputError("min_samples must be at least 1", code="min_samples_invalid")
+
+    def initial_weight(self) -> float:
+        if self.strategy == Strategy.CANARY:
+            return self.steps[0]
+        if self.strategy == Strategy.AB:
+            return self.split
+        return 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    id: str
+    pipeline: str
+    strategy: Strategy
+    state: State
+    stable: str
+    candidate: str
+    weights: dict[str, float]  # version -> percent of primary traffic; sums to 100
+    salt: str
+    created_at: datetime
+    updated_at: datetime
+    step_started_at: datetime
+    steps: tuple[float, ...] = DEFAULT_STEPS
+    step_index: int = 0
+    interval_s: float = 600.0
+    mirror: float = 0.0
+    sticky: StickyKey | None = None
+    evaluator: str | None = None
+    min_samples: int | None = None
+    failed_checks: int = 0
+    revision: int = 1
+    created_by: str | None = None
+    reason: str | None = None  # why it last changed
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def candidate_weight(self) -> float:
+        return self.weights.get(self.candidate, 0.0)
+
+    def arms(self) -> tuple[tuple[str, float], ...]:
+        """(version, weight) with the candidate first, so a rising candidate weight only
+        ever moves sticky users from stable to the candidate, never back."""
+        return (
+            (self.candidate, self.weights.get(self.candidate, 0.0)),
+            (self.stable, self.weights.get(self.stable, 0.0)),
+        )
+
+    def role_of(self, version: str) -> str:
+        return "candidate" if version == self.candidate else "stable"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "pipeline": self.pipeline,
+            "strategy": self.strategy.value,
+            "state": self.state.value,
+            "active": self.active,
+            "stable": self.stable,
+            "candidate": self.candidate,
+            "weights": dict(self.weights),
+            "steps": list(self.steps),
+            "step_index": self.step_index,
+            "step_started_at": self.step_started_at.isoformat(),
+            "interval_s": self.interval_s,
+            "mirror": self.mirror,
+            "sticky": str(self.sticky) if self.sticky else None,
+            "evaluator": self.evaluator,
+            "min_samples": self.min_samples,
+            "failed_checks": self.failed_checks,
+            "revision": self.revision,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "created_by": self.created_by,
+            "reason": self.reason,
+        }
+
+
+def check_percent(
+    what: str,
+    value: float,
+    *,
+    allow_zero: bool = True,
+    allow_full: bool = True,
+    code: str | None = None,
+) -> None:
+    low_ok = value > 0 or (allow_zero and value == 0)
+    high_ok = value < 100 or (allow_full and value == 100)
+    if not (math.isfinite(value) and low_ok and high_ok):
+        lo = "0" if allow_zero else "above 0"
+        hi = "100" if allow_full else "below 100"
+        raise InvalidInputError(
+            f"{what} must be a percentage from {lo} to {hi}, got {value}",
+            code=code or f"deployment_{what}_invalid",
+        )
+
+
+def check_steps(steps: Sequence[float]) -> None:
+    ok = bool(steps) and all(math.isfinite(s) and 0 < s <= 100 for s in steps)
+    ok = ok and all(a < b for a, b in itertools.pairwise(steps)) and steps[-1] == 100
+    if not ok:
+        raise InvalidInputError(
+            f"steps {list(steps)} must be increasing percentages above 0 ending at 100, "
+            "e.g. 5,25,50,100",
+            code="deployment_steps_invalid",
+        )
+
+
+def parse_steps(text: str) -> tuple[float, ...]:
+    try:
+        steps = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"steps {text!r} are not comma-separated numbers, e.g. 5,25,50,100",
+            code="deployment_steps_invalid",
+        ) from exc
+    check_steps(steps)
+    return steps
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """``500ms``, ``30s``, ``10m``, ``1h30m``, ``2d`` or bare seconds → seconds (> 0)."""
+    cleaned = text.strip().lower()
+    seconds: float | None = None
+    try:
+        seconds = float(cleaned)
+    except ValueError:
+        parts = _DURATION.findall(cleaned)
+        if parts and "".join(n + u for n, u in parts) == cleaned:
+            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidInputError(
+            f"duration {text!r} is not a positive duration such as 30s, 10m or 1h30m",
+            code="deployment_interval_invalid",
+        )
+    return seconds
+
+
+def split_weights(candidate: str, stable: str, candidate_weight: float) -> dict[str, float]:
+    return {candidate: float(candidate_weight), stable: 100.0 - float(candidate_weight)}
+
+
+def check_weights(deployment: Deployment, weights: Mapping[str, float]) -> dict[str, float]:
+    """Explicit weights for the deployment's versions: each 0..100, together exactly 100."""
+    known = {deployment.stable, deployment.candidate}
+    unknown = sorted(set(weights) - known)
+    if unknown:
+        raise InvalidInputError(
+            f"weights name version(s) {', '.join(unknown)} outside this deployment; "
+            f"use {deployment.candidate} (candidate) and {deployment.stable} (stable)",
+            code="deployment_weights_invalid",
+        )
+    for version, weight in weights.items():
+        check_percent(f"weight of {version}", weight, code="deployment_weights_invalid")
+    full = {v: float(weights.get(v, 0.0)) for v in (deployment.candidate, deployment.stable)}
+    total = sum(full.values())
+    if abs(total - 100.0) > _TOLERANCE:
+        raise InvalidInputError(
+            f"weights must sum to 100, got {total:g}", code="deployment_weights_invalid"
+        )
+    return full
+
+
+# --- transitions ------------------------------------------------------------------------
+
+
+def _require(deployment: Deployment, allowed: set[State], action: str) -> None:
+    if deployment.state not in allowed:
+        states = ", ".join(sorted(s.value for s in allowed))
+        raise ConflictError(
+            f"cannot {action} deployment {deployment.id} of {deployment.pipeline}: it is "
+            f"{deployment.state.value} (allowed from: {states})",
+            code="deployment_state_invalid",
+            state=deployment.state.value,
+        )
+
+
+def _moved(deployment: Deployment, now: datetime, reason: str, **changes: Any) -> Deployment:
+    return dataclasses.replace(
+        deployment, updated_at=now, revision=deployment.revision + 1, reason=reason, **changes
+    )
+
+
+def start(deployment: Deployment, now: datetime, weight: float, reason: str) -> Deployment:
+    _require(deployment, {State.PENDING}, "start")
+    weights = split_weights(deployment.candidate, deployment.stable, weight)
+    return _moved(
+        deployment, now, reason, state=State.PROGRESSING, weights=weights, step_started_at=now
+    )
+
+
+def reweigh(
+    deployment: Deployment, now: datetime, weights: Mapping[str, float], reason: str, **extra: Any
+) -> Deployment:
+    _require(deployment, set(ACTIVE_STATES), "change the weights of")
+    return _moved(deployment, now, reason, weights=check_weights(deployment, weights), **extra)
+
+
+def promote(deployment: Deployment, now: datetime, reason: str) -> Deployment:
+    _require(deployment, set(ACTIVE_STATES), "promote")
+    weights = split_weights(deployment.candidate, deployment.stable, 100.0)
+    return _moved(deployment, now, reason, state=State.PROMOTED, weights=weights)
+
+
+def roll_back(deployment: Deployment, now: datetime, reason: str) -> Deployment:
+    _require(deployment, {*ACTIVE_STATES, State.PROMOTED}, "roll back")
+    weights = split_weights(deployment.candidate, deployment.stable, 0.0)
+    return _moved(deployment, now, reason, state=State.ROLLED_BACK, weights=weights)
+
+
+def pause(deployment: Deployment, now: datetime, reason: str) -> Deployment:
+    _require(deployment, {State.PROGRESSING, State.PENDING}, "pause")
+    return _moved(deployment, now, reason, state=State.PAUSED)
+
+
+def resume(deployment: Deployment, now: datetime, reason: str) -> Deployment:
+    _require(deployment, {State.PAUSED}, "resume")
+    # The step starts afresh: observations from before the pause do not count toward it.
+    return _moved(deployment, now, reason, state=State.PROGRESSING, step_started_at=now)

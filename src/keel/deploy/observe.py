@@ -1,0 +1,74 @@
+"""Per-arm observations of a deployment, from its requests' traces and shadowed pairs.
+
+Pure aggregation (the store reads the rows): latency of successful requests, error and
+guardrail counts as proportions, and paired eval-score differences (candidate - stable) on
+mirrored inputs both versions answered. Time to first token is not observed: pipeline runs
+answer whole, so the judge's ``ttft_ms`` metric has no data here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from keel.store.deployments import Outcome, Pair
+
+
+@dataclass(slots=True)
+class ArmSample:
+    latency_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    guardrail: int = 0
+    total: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        self.total += 1
+        self.errors += outcome.error
+        self.guardrail += outcome.guardrail
+        if not outcome.error:
+            self.latency_ms.append(outcome.latency_ms)
+
+    def continuous(self) -> dict[str, list[float]]:
+        return {"latency_ms": list(self.latency_ms)}
+
+    def events(self) -> dict[str, tuple[int, int]]:
+        return {
+            "error": (self.errors, self.total),
+            "guardrail_violation": (self.guardrail, self.total),
+        }
+
+    def summary(self) -> dict[str, float | int]:
+        ordered = sorted(self.latency_ms)
+        return {
+            "requests": self.total,
+            "errors": self.errors,
+            "guardrail_violations": self.guardrail,
+            "latency_p50_ms": round(ordered[len(ordered) // 2], 3) if ordered else 0.0,
+        }
+
+
+@dataclass(slots=True)
+class Observed:
+    baseline: ArmSample
+    candidate: ArmSample
+    eval_score: list[float]  # paired differences, candidate - stable
+
+    def paired(self) -> dict[str, list[float]]:
+        return {"eval_score": list(self.eval_score)} if self.eval_score else {}
+
+
+def gather(outcomes: Iterable[Outcome], pairs: Iterable[Pair], *, shadow: bool) -> Observed:
+    """Split outcomes by arm. A shadow deployment's candidate arm is its mirrored runs."""
+    baseline, candidate = ArmSample(), ArmSample()
+    candidate_role = "shadow" if shadow else "candidate"
+    for outcome in outcomes:
+        if outcome.role == "stable":
+            baseline.add(outcome)
+        elif outcome.role == candidate_role:
+            candidate.add(outcome)
+    differences = [
+        p.candidate_score - p.baseline_score
+        for p in pairs
+        if p.candidate_score is not None and p.baseline_score is not None
+    ]
+    return Observed(baseline, candidate, differences)

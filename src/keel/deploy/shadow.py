@@ -1,0 +1,189 @@
+"""Shadow traffic: run the candidate on mirrored requests, off the hot path.
+
+The request handler answers from stable first, then hands the mirror a job with a
+non-blocking ``put``; when the bounded queue is full the job is dropped and counted, so a
+slow candidate can never delay or fail a primary answer. Workers run the candidate as its
+own trace (role ``shadow``, the same ``keel.deploy.pair_id`` as the primary trace), score
+both answers with the deployment's evaluator when it has one, and store the pair. The
+shadow's output is never returned to anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from keel.core.dataset import DatasetItem
+from keel.core.errors import KeelError
+from keel.deploy.model import Deployment
+from keel.deploy.router import DEPLOYMENT_ID, PAIR_ID, ROLE, STRATEGY
+from keel.pipeline.steps import RunContext
+from keel.store.deployments import Pair
+
+if TYPE_CHECKING:
+    from keel.catalog import PipelineCatalog
+    from keel.evals.evaluators.base import Evaluator
+    from keel.pipeline.runner import Runner, RunResult
+    from keel.store import Store
+
+log = logging.getLogger("keel.deploy.shadow")
+EvaluatorFactory = Callable[[str], "Evaluator"]
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorJob:
+    deployment: Deployment
+    pair_id: str
+    input: Any
+    baseline: RunResult | None  # None when stable failed
+    baseline_error: str | None = None
+    caller: str | None = None
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class MirrorStats:
+    submitted: int = 0
+    dropped: int = 0
+    completed: int = 0
+    failed: int = 0
+    by_deployment: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "submitted": self.submitted,
+            "dropped": self.dropped,
+            "completed": self.completed,
+            "failed": self.failed,
+        }
+
+
+class ShadowMirror:
+    def __init__(
+        self,
+        runner: Runner,
+        catalog: PipelineCatalog,
+        store: Store,
+        *,
+        queue_size: int,
+        workers: int,
+        evaluators: EvaluatorFactory | None = None,
+    ) -> None:
+        self._runner = runner
+        self._catalog = catalog
+        self._store = store
+        self._size = queue_size
+        self._workers = workers
+        self._evaluators = evaluators
+        self._built: dict[str, Evaluator] = {}
+        self._queue: asyncio.Queue[MirrorJob] | None = None
+        self.stats = MirrorStats()
+
+    def submit(self, job: MirrorJob) -> bool:
+        """Queue a mirrored request without waiting; False (counted) when it is dropped."""
+        self.stats.submitted += 1
+        if self._queue is None:
+            self.stats.dropped += 1
+            return False
+        try:
+            self._queue.put_nowait(job)
+        except asyncio.QueueFull:
+            self.stats.dropped += 1
+            return False
+        return True
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        self._queue = asyncio.Queue(self._size)
+        tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
+        try:
+            yield
+        finally:
+            self._queue = None
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def drain(self) -> None:
+        """Wait until every queued job has finished (tests and benchmarks)."""
+        if self._queue is not None:
+            await self._queue.join()
+
+    async def _work(self) -> None:
+        queue = self._queue
+        assert queue is not None
+        while True:
+            job = await queue.get()
+            try:
+                await self._run(job)
+                self.stats.completed += 1
+            except Exception:
+                self.stats.failed += 1
+                log.exception("shadow run for deployment %s failed", job.deployment.id)
+            finally:
+                queue.task_done()
+
+    async def _run(self, job: MirrorJob) -> None:
+        deployment = job.deployment
+        compiled = self._catalog.compiled(deployment.pipeline, deployment.candidate)
+        context = RunContext(
+            caller=job.caller,
+            groups=job.groups,
+            attributes={
+                DEPLOYMENT_ID: deployment.id,
+                ROLE: "shadow",
+                STRATEGY: deployment.strategy.value,
+                PAIR_ID: job.pair_id,
+            },
+        )
+        started = time.perf_counter()
+        shadow: RunResult | None = None
+        error: str | None = None
+        try:
+            shadow = await self._runner.run(compiled, job.input, context)
+        except KeelError as exc:
+            error = exc.code
+        latency = (time.perf_counter() - started) * 1000
+        pair = Pair(
+            deployment_id=deployment.id,
+            pair_id=job.pair_id,
+            at=datetime.now(UTC),
+            baseline_trace_id=job.baseline.trace_id if job.baseline else None,
+            candidate_trace_id=shadow.trace_id if shadow else None,
+            baseline_score=await self._score(deployment, job.input, job.baseline),
+            candidate_score=await self._score(deployment, job.input, shadow),
+            baseline_latency_ms=job.baseline.latency_ms if job.baseline else None,
+            candidate_latency_ms=shadow.latency_ms if shadow else latency,
+            candidate_error=error,
+        )
+        await asyncio.to_thread(self._store.deployments.add_pairs, [pair])
+
+    async def _score(
+        self, deployment: Deployment, data: Any, result: RunResult | None
+    ) -> float | None:
+        if result is None or not deployment.evaluator or self._evaluators is None:
+            return None
+        from keel.evals.evaluators.base import Case  # deferred: evals import a lot
+
+        evaluator = self._built.get(deployment.evaluator)
+        if evaluator is None:
+            evaluator = self._built[deployment.evaluator] = self._evaluators(deployment.evaluator)
+        case = Case(
+            item=DatasetItem(item_id="shadow", input=data),
+            output=result.output,
+            text=result.text,
+            decision=result.decision,
+            latency_ms=result.latency_ms,
+            cost_usd=result.cost_usd,
+            usage=result.usage,
+        )
+        scores = [s for s in (await evaluator.evaluate(case)).scores.values() if s is not None]
+        return sum(scores) / len(scores) if scores else None

@@ -1,0 +1,104 @@
+"""A real server on an ephemeral port whose pipeline ``triage`` has two versions, each on
+its own function model: ``stable`` (labelled production) and ``candidate``. Tests change the
+models' behaviour (errors, latency, answers) through ``Behaviour``."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from keel.core.errors import ProviderHTTPError
+from keel.core.messages import GenerationParams, Message
+from keel.providers.testing import TestingProvider
+from keel.runtime import Runtime
+from keel.settings import KeelSettings
+from tests.deploy.conftest import spec
+from tests.server.conftest import ADMIN_KEY, LiveServer
+
+__all__ = ["ADMIN_KEY", "LiveServer"]
+
+
+@dataclass
+class Behaviour:
+    """How one arm's model answers: its text, error rate and latency (seconds)."""
+
+    answer: str = "ok"
+    error_rate: float = 0.0
+    leak_rate: float = 0.0  # how often the answer carries an e-mail address (a PII flag)
+    latency_s: float = 0.0
+    jitter_s: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+    calls: int = 0
+
+    async def __call__(self, messages: Sequence[Message], params: GenerationParams) -> str:
+        self.calls += 1
+        delay = self.latency_s + self.rng.random() * self.jitter_s
+        if delay:
+            await asyncio.sleep(delay)
+        if self.rng.random() < self.error_rate:
+            raise ProviderHTTPError("scripted failure", upstream_status=500)
+        if self.rng.random() < self.leak_rate:
+            return self.answer + ", write to jane.doe@example.com"
+        return self.answer
+
+
+@dataclass
+class Deployed:
+    runtime: Runtime
+    stable: str
+    candidate: str
+    arms: dict[str, Behaviour]
+
+
+def build_runtime(home: Path, guardrails: dict[str, object] | None = None) -> Deployed:
+    settings = KeelSettings(
+        home=home,
+        providers={"default_model": "testing:echo", "allow_remote": False},
+        server={"label_cache_seconds": 0},
+        telemetry={"schedule_delay_ms": 10},
+        auth={"admin_key": ADMIN_KEY},
+        gateway={"retry": {"max_attempts": 1}},
+        deploy={"poll_seconds": 0.2, "controller_seconds": 0.2},
+    )
+    runtime = Runtime(settings)
+    provider = runtime.registry.provider("testing")
+    assert isinstance(provider, TestingProvider)
+    arms = {"stable": Behaviour("stable says hi"), "candidate": Behaviour("candidate says hi")}
+    for name, behaviour in arms.items():
+        provider.function(name, behaviour)
+    stable = runtime.catalog.push(spec("testing:stable", "v1", guardrails)).version
+    candidate = runtime.catalog.push(spec("testing:candidate", "v2", guardrails)).version
+    runtime.catalog.set_label("triage", "production", stable)
+    return Deployed(runtime, stable, candidate, arms)
+
+
+@pytest.fixture
+def deployed(tmp_path: Path) -> Iterator[Deployed]:
+    built = build_runtime(tmp_path / "home")
+    yield built
+    built.runtime.close()
+
+
+@pytest.fixture
+def live(deployed: Deployed) -> Iterator[LiveServer]:
+    with LiveServer(deployed.runtime) as server:
+        yield server
+
+
+@pytest.fixture
+def client(live: LiveServer) -> Iterator[httpx.Client]:
+    headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+    with httpx.Client(base_url=live.url, timeout=30, headers=headers) as http:
+        yield http
+
+
+def invoke(client: httpx.Client, text: str = "hello", **headers: str) -> httpx.Response:
+    return client.post(
+        "/v1/pipelines/triage/invoke", json={"input": {"text": text}}, headers=headers
+    )

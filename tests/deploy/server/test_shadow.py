@@ -1,0 +1,98 @@
+"""Shadow traffic through a real server: callers only ever get stable's answer; mirrored
+requests run the candidate off the hot path and are stored as scored, linked pairs."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from keel.deploy.service import DeploymentService
+from keel.deploy.shadow import MirrorJob, ShadowMirror
+
+from .conftest import Deployed, invoke
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for_pairs(deployed: Deployed, deployment_id: str, count: int) -> list:  # type: ignore[type-arg]
+    deadline = time.monotonic() + 20
+    while True:
+        pairs = deployed.runtime.store.deployments.pairs(deployment_id)
+        if len(pairs) >= count or time.monotonic() > deadline:
+            return pairs
+        time.sleep(0.05)
+
+
+def test_shadow_answers_from_stable_and_stores_linked_pairs(
+    client: httpx.Client, deployed: Deployed
+) -> None:
+    created = client.post(
+        "/api/deployments",
+        json={
+            "pipeline": "triage",
+            "version": deployed.candidate,
+            "strategy": "shadow",
+            "mirror": 100,
+            "evaluator": "contains:value=candidate",
+        },
+    )
+    assert created.status_code == 201, created.text
+    deployment_id = created.json()["id"]
+    answers = [invoke(client, f"q{i}").json() for i in range(12)]
+    assert {a["version"] for a in answers} == {deployed.stable}
+    assert {a["text"] for a in answers} == {"stable says hi"}  # never the shadow's output
+    pairs = wait_for_pairs(deployed, deployment_id, 12)
+    assert len(pairs) == 12
+    assert {p.baseline_trace_id for p in pairs} == {a["trace_id"] for a in answers}
+    assert all(p.baseline_score == 0.0 and p.candidate_score == 1.0 for p in pairs)
+    deployed.runtime.flush()
+    pair = pairs[0]
+    _, baseline = deployed.runtime.store.traces.get(pair.baseline_trace_id)
+    _, shadow = deployed.runtime.store.traces.get(pair.candidate_trace_id)
+    b_root = next(s for s in baseline if s.layer == "pipeline")
+    s_root = next(s for s in shadow if s.layer == "pipeline")
+    assert b_root.attributes["keel.deploy.pair_id"] == s_root.attributes["keel.deploy.pair_id"]
+    assert (b_root.attributes["keel.deploy.role"], s_root.attributes["keel.deploy.role"]) == (
+        "stable",
+        "shadow",
+    )
+    assert s_root.attributes["keel.pipeline.version"] == deployed.candidate
+
+
+def test_a_failing_shadow_never_touches_the_primary_answer(
+    client: httpx.Client, deployed: Deployed
+) -> None:
+    deployed.arms["candidate"].error_rate = 1.0
+    created = client.post(
+        "/api/deployments",
+        json={
+            "pipeline": "triage",
+            "version": deployed.candidate,
+            "strategy": "shadow",
+            "mirror": 100,
+        },
+    )
+    responses = [invoke(client) for _ in range(5)]
+    assert {r.status_code for r in responses} == {200}
+    pairs = wait_for_pairs(deployed, created.json()["id"], 5)
+    assert {p.candidate_error for p in pairs} == {"provider_server_error"}
+
+
+@pytest.mark.anyio
+async def test_a_full_queue_drops_and_counts(deployed: Deployed) -> None:
+    runtime = deployed.runtime
+    mirror = ShadowMirror(runtime.runner, runtime.catalog, runtime.store, queue_size=2, workers=1)
+    deployment = DeploymentService(runtime.store).start(
+        "triage", deployed.candidate, {"strategy": "shadow", "mirror": 50.0}, "t"
+    )
+    deployed.arms["candidate"].latency_s = 0.2
+    async with mirror.running():
+        results = [
+            mirror.submit(MirrorJob(deployment, f"p{i}", {"text": "x"}, None)) for i in range(10)
+        ]
+        assert results.count(True) == 2  # nothing ran yet: the queue holds two
+        assert mirror.stats.dropped == 8
+        await mirror.drain()
+    assert mirror.stats.completed == 2
