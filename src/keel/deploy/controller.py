@@ -47,14 +47,15 @@ from keel.store import Store
 
 log = logging.getLogger("keel.deploy.controller")
 ACTOR = "controller"
-_ALWAYS_OBSERVED = frozenset({"latency_ms", "error", "guardrail_violation"})
+_ALWAYS_OBSERVED = frozenset({"latency_ms", "error", "guardrail_violation", "feedback_negative"})
 _EVENT = {"advance": "advanced", "hold": "held", "promote": "promoted", "rollback": "rolled_back"}
 
 
 def judge_policy(deployment: Deployment, min_samples: int) -> JudgePolicy:
     """The default judge, limited to what a deployment's traffic can show: time to first
-    token is not observed (pipelines answer whole), feedback is not wired in, and paired
-    eval scores exist only when an evaluator scores mirrored requests."""
+    token is not observed (pipelines answer whole), thumbs feedback counts only when users
+    give it (no data there never fails a check), and paired eval scores exist only when an
+    evaluator scores mirrored requests."""
     observed = set(_ALWAYS_OBSERVED) | ({"eval_score"} if deployment.evaluator else set())
     base = default_policy()
     metrics = tuple(

@@ -1,7 +1,8 @@
 """Per-arm observations of a deployment, from its requests' traces and shadowed pairs.
 
 Pure aggregation (the store reads the rows): latency of successful requests, error and
-guardrail counts as proportions, and paired eval-score differences (candidate - stable) on
+guardrail counts as proportions, the share of thumbs-down among thumbs given on each arm's
+answers (when users give any), and paired eval-score differences (candidate - stable) on
 mirrored inputs both versions answered. Time to first token is not observed: pipeline runs
 answer whole, so the judge's ``ttft_ms`` metric has no data here.
 """
@@ -20,11 +21,15 @@ class ArmSample:
     errors: int = 0
     guardrail: int = 0
     total: int = 0
+    thumbs: int = 0
+    thumbs_down: int = 0
 
     def add(self, outcome: Outcome) -> None:
         self.total += 1
         self.errors += outcome.error
         self.guardrail += outcome.guardrail
+        self.thumbs += outcome.thumbs
+        self.thumbs_down += outcome.thumbs_down
         if not outcome.error:
             self.latency_ms.append(outcome.latency_ms)
 
@@ -35,6 +40,7 @@ class ArmSample:
         return {
             "error": (self.errors, self.total),
             "guardrail_violation": (self.guardrail, self.total),
+            "feedback_negative": (self.thumbs_down, self.thumbs),
         }
 
     def summary(self) -> dict[str, float | int]:
@@ -43,6 +49,8 @@ class ArmSample:
             "requests": self.total,
             "errors": self.errors,
             "guardrail_violations": self.guardrail,
+            "thumbs": self.thumbs,
+            "thumbs_down": self.thumbs_down,
             "latency_p50_ms": round(ordered[len(ordered) // 2], 3) if ordered else 0.0,
         }
 

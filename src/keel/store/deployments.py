@@ -26,6 +26,7 @@ from keel.store.schema import (
     deployment_events,
     deployment_pairs,
     deployments,
+    feedback,
     spans,
     traces,
 )
@@ -93,6 +94,8 @@ class Outcome:
     latency_ms: float
     error: bool
     guardrail: bool  # blocked, or any guardrail rule fired
+    thumbs: int = 0  # thumbs feedback given on the request's answer
+    thumbs_down: int = 0
 
 
 def _config(d: Deployment) -> dict[str, Any]:
@@ -320,6 +323,7 @@ def _outcomes(conn: Connection, deployment: Deployment, since_ns: int) -> builti
             )
         )
         fired.update(r.trace_id for r in rows if (r.attributes or {}).get(FIRED_ATTR))
+    thumbs = _thumbs(conn, ids)
     return [
         Outcome(
             trace_id=r.trace_id,
@@ -327,9 +331,26 @@ def _outcomes(conn: Connection, deployment: Deployment, since_ns: int) -> builti
             latency_ms=(r.end_ns - r.start_ns) / 1e6,
             error=r.status == "error",
             guardrail=r.trace_id in fired or r.error_code == "guardrail_blocked",
+            thumbs=len(thumbs.get(r.trace_id, ())),
+            thumbs_down=thumbs.get(r.trace_id, []).count("down"),
         )
         for r in mine
     ]
+
+
+def _thumbs(conn: Connection, ids: builtins.list[str]) -> dict[str, builtins.list[str]]:
+    """Thumbs given on these traces' answers, per trace (several users may rate one)."""
+    found: dict[str, builtins.list[str]] = {}
+    f = feedback
+    for start in range(0, len(ids), _CHUNK):
+        rows = conn.execute(
+            sa.select(f.c.trace_id, f.c.value).where(
+                f.c.trace_id.in_(ids[start : start + _CHUNK]), f.c.kind == "thumbs"
+            )
+        )
+        for row in rows:
+            found.setdefault(row.trace_id, []).append(str(row.value))
+    return found
 
 
 def _notify(conn: Connection, after: Deployment) -> None:

@@ -130,5 +130,38 @@ def test_report_serves_the_current_judgement(client: httpx.Client, deployed: Dep
         report["observed"]["stable"]["requests"] + report["observed"]["candidate"]["requests"] == 20
     )
     assert {m["name"] for m in report["judgement"]["metrics"]} == {
-        "latency_ms", "error", "guardrail_violation",
+        "latency_ms", "error", "guardrail_violation", "feedback_negative",
     }  # fmt: skip
+
+
+def test_more_thumbs_down_roll_back(client: httpx.Client, deployed: Deployed) -> None:
+    """Users dislike the candidate's answers (the models are identical): thumbs given on the
+    answers reach the judge as the share of thumbs-down per arm."""
+    created = client.post("/api/deployments", json={"pipeline": "triage", **CANARY,
+                                                    "version": deployed.candidate})  # fmt: skip
+    assert created.status_code == 201, created.text
+    pending: list[tuple[str, str]] = []  # (trace id, thumbs) not yet stored when first sent
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        for i in range(25):
+            answer = invoke(client, f"request {i}").json()
+            dislike = i % 2 == 0 if answer["version"] == deployed.candidate else i % 12 == 0
+            pending.append((answer["trace_id"], "down" if dislike else "up"))
+        time.sleep(0.3)  # let the batch's traces reach the store
+        waiting = []
+        for trace_id, value in pending:
+            sent = client.post(
+                "/api/feedback", json={"trace_id": trace_id, "kind": "thumbs", "value": value}
+            )
+            if sent.status_code == 404:
+                waiting.append((trace_id, value))
+            else:
+                assert sent.status_code == 201, sent.text
+        pending = waiting
+        status = client.get("/api/deployments/triage").json()
+        if status["state"] in ("promoted", "rolled_back"):
+            break
+    assert status["state"] == "rolled_back", status
+    decision = last_decision(client)
+    assert worse(decision, "feedback_negative"), decision["evidence"]["judgement"]
+    assert not worse(decision, "error") and not worse(decision, "latency_ms")
