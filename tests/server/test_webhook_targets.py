@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +15,6 @@ import pytest
 from keel.review_queue import ReviewQueue
 from keel.runtime import Runtime
 from keel.store.reviews import ReviewItem
-from keel.webhook_target import WebhookRefused, check_url, forbidden_address
 
 pytestmark = pytest.mark.integration
 
@@ -103,26 +100,13 @@ def item(webhook: str) -> ReviewItem:
     )  # fmt: skip
 
 
-def loopback_name() -> str:
-    """A host name other than ``localhost`` that resolves to a loopback address here."""
-    for name in (socket.gethostname(), "vm", "runsc", "ip6-localhost"):
-        try:
-            infos = socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)
-        except OSError:
-            continue
-        if infos and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos):
-            return name
-    pytest.skip("no host name other than localhost resolves to loopback on this machine")
-
-
 def test_delivery_resolves_the_name_and_refuses_a_loopback_answer(
-    runtime: Runtime, receiver: tuple[ThreadingHTTPServer, int]
+    runtime: Runtime, receiver: tuple[ThreadingHTTPServer, int], loopback_host: str
 ) -> None:
     server, port = receiver
-    url = f"http://{loopback_name()}:{port}/hook"
-    check_url(url, allow_private=False)  # the name itself looks harmless...
+    url = f"http://{loopback_host}:{port}/hook"  # a name that passes the push-time check
     refusing = ReviewQueue(runtime.store)
-    assert asyncio.run(refusing.notify(item(url))) is False  # ...its address is not
+    assert asyncio.run(refusing.notify(item(url))) is False  # its address is loopback
     assert server.hits == []  # type: ignore[attr-defined]
     allowing = ReviewQueue(runtime.store, allow_private_webhooks=True)
     assert asyncio.run(allowing.notify(item(url))) is True
@@ -141,25 +125,3 @@ def test_redirects_are_not_followed(runtime: Runtime) -> None:
     finally:
         target.shutdown()
         bouncer.shutdown()
-
-
-@pytest.mark.parametrize(
-    ("address", "forbidden"),
-    [
-        ("127.0.0.1", True), ("10.1.2.3", True), ("172.16.0.1", True), ("192.168.1.1", True),
-        ("169.254.169.254", True), ("100.64.0.1", True), ("0.0.0.0", True),
-        ("224.0.0.1", True), ("::1", True), ("fe80::1", True), ("fc00::1", True),
-        ("::ffff:10.0.0.1", True), ("93.184.216.34", False), ("2606:4700::1111", False),
-    ],
-)  # fmt: skip
-def test_forbidden_addresses(address: str, forbidden: bool) -> None:
-    assert forbidden_address(ipaddress.ip_address(address)) is forbidden
-
-
-def test_public_names_pass_the_static_check() -> None:
-    assert check_url("https://hooks.example.com/keel", allow_private=False) == (
-        "hooks.example.com",
-        443,
-    )
-    with pytest.raises(WebhookRefused, match="only http and https"):
-        check_url("ftp://hooks.example.com/", allow_private=True)
