@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
 from keel.core.errors import ProviderHTTPError
@@ -84,3 +85,9 @@ def deployed(tmp_path: Path) -> Iterator[Deployed]:
 def live(deployed: Deployed) -> Iterator[LiveServer]:
     with LiveServer(deployed.runtime) as server:
         yield server
+
+
+def invoke(client: httpx.Client, text: str = "hello", **headers: str) -> httpx.Response:
+    return client.post(
+        "/v1/pipelines/triage/invoke", json={"input": {"text": text}}, headers=headers
+    )
