@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from keel.alerts.notify import Notifier, Target, slack_payload
 from keel.store.alerts import Alert
 
-from .receiver import receiver
+from ..webhook_receiver import receiver
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -16,36 +14,15 @@ from keel.review_queue import ReviewQueue
 from keel.runtime import Runtime
 from keel.store.reviews import ReviewItem
 
+from ..webhook_receiver import Receiver, receiver
+
 pytestmark = pytest.mark.integration
 
 
-class Receiver(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.server.hits.append(self.path)  # type: ignore[attr-defined]
-        self.rfile.read(int(self.headers["content-length"]))
-        redirect = self.server.redirect  # type: ignore[attr-defined]
-        self.send_response(307 if redirect else 204)
-        if redirect:
-            self.send_header("location", redirect)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-def serve(redirect: str | None = None) -> tuple[ThreadingHTTPServer, int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    server.hits = []  # type: ignore[attr-defined]
-    server.redirect = redirect  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, server.server_address[1]
-
-
 @pytest.fixture
-def receiver() -> Iterator[tuple[ThreadingHTTPServer, int]]:
-    server, port = serve()
-    yield server, port
-    server.shutdown()
+def hook() -> Iterator[Receiver]:
+    with receiver() as running:
+        yield running
 
 
 def spec(webhook: str) -> dict[str, Any]:
@@ -75,9 +52,9 @@ def spec(webhook: str) -> dict[str, Any]:
     ],
 )
 def test_push_refuses_internal_and_non_http_webhooks_by_default(
-    client: httpx.Client, receiver: tuple[ThreadingHTTPServer, int], url: str
+    client: httpx.Client, hook: Receiver, url: str
 ) -> None:
-    response = client.post("/api/pipelines", json=spec(url.format(port=receiver[1])))
+    response = client.post("/api/pipelines", json=spec(url.format(port=hook.port)))
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["code"] == "guardrail_invalid"
@@ -101,27 +78,20 @@ def item(webhook: str) -> ReviewItem:
 
 
 def test_delivery_resolves_the_name_and_refuses_a_loopback_answer(
-    runtime: Runtime, receiver: tuple[ThreadingHTTPServer, int], loopback_host: str
+    runtime: Runtime, hook: Receiver, loopback_host: str
 ) -> None:
-    server, port = receiver
-    url = f"http://{loopback_host}:{port}/hook"  # a name that passes the push-time check
+    url = f"http://{loopback_host}:{hook.port}/hook"  # a name that passes the push-time check
     refusing = ReviewQueue(runtime.store)
     assert asyncio.run(refusing.notify(item(url))) is False  # its address is loopback
-    assert server.hits == []  # type: ignore[attr-defined]
+    assert hook.paths == []
     allowing = ReviewQueue(runtime.store, allow_private_webhooks=True)
     assert asyncio.run(allowing.notify(item(url))) is True
-    assert server.hits == ["/hook"]  # type: ignore[attr-defined]
+    assert hook.paths == ["/hook"]
 
 
 def test_redirects_are_not_followed(runtime: Runtime) -> None:
-    target, target_port = serve()
-    bouncer, bouncer_port = serve(redirect=f"http://127.0.0.1:{target_port}/inside")
-    try:
+    with receiver() as target, receiver(redirect=f"{target.url}/inside") as bouncer:
         queue = ReviewQueue(runtime.store, allow_private_webhooks=True)
-        url = f"http://127.0.0.1:{bouncer_port}/hook"
-        assert asyncio.run(queue.notify(item(url))) is False
-        assert bouncer.hits == ["/hook"]  # type: ignore[attr-defined]
-        assert target.hits == []  # type: ignore[attr-defined]
-    finally:
-        target.shutdown()
-        bouncer.shutdown()
+        assert asyncio.run(queue.notify(item(bouncer.url))) is False
+        assert bouncer.paths == ["/hook"]
+        assert target.paths == []
