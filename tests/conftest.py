@@ -6,7 +6,9 @@ object the suite builds, and the HTTP providers refuse non-loopback hosts before
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,16 @@ def keel_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def loopback_host() -> str:
+    """A host name other than ``localhost`` that resolves only to loopback addresses here."""
+    for name in (socket.gethostname(), "vm", "runsc", "ip6-localhost"):
+        try:
+            infos = socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)
+        except OSError:
+            continue
+        if infos and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos):
+            return name
+    pytest.skip("no host name other than localhost resolves to loopback on this machine")

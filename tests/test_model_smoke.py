@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
 import pytest
 
-from keel.cli.app import main
-
+from .cli_runner import keel
 from .conftest import EXAMPLES
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
-
-
-def keel(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exited:
-            code = int(exited.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_support_triage_on_the_bundled_model(keel_home: Path) -> None:

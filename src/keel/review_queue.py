@@ -12,10 +12,11 @@ from typing import Any
 
 import aiohttp
 
+from keel.core.errors import TargetRefused
 from keel.guardrails.review import HeldAnswer
 from keel.store import Store
 from keel.store.reviews import Decision, ReviewItem
-from keel.webhook_target import WebhookRefused, resolve_target
+from keel.webhook_target import REVIEW_SETTING, pinned_session
 
 log = logging.getLogger("keel.review")
 RELEASED = ("approved", "edited")
@@ -70,17 +71,19 @@ class ReviewQueue:
         """POST the caller's view of a decided item to its webhook; False if that failed."""
         if not item.webhook:
             return False
-        timeout = aiohttp.ClientTimeout(total=self._timeout)
         try:
-            resolver = await resolve_target(item.webhook, allow_private=self._allow_private)
-        except WebhookRefused as exc:
+            session = await pinned_session(
+                item.webhook,
+                allow_private=self._allow_private,
+                setting=REVIEW_SETTING,
+                timeout_s=self._timeout,
+            )
+        except TargetRefused as exc:
             log.warning("review webhook refused: %s", exc)
             return False
-        connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
         try:
             async with (
-                aiohttp.ClientSession(timeout=timeout, connector=connector) as session,
-                # A redirect could point anywhere: webhooks are never redirected.
+                session,
                 session.post(
                     item.webhook, json=caller_view(item), allow_redirects=False
                 ) as response,

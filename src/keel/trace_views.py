@@ -4,18 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from keel.core.tracing import SpanRecord, TraceRecord
-
-
-def _json_or_text(value: str | None) -> Any:
-    if value is None:
-        return None
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return value
+from keel.core.tracing import SpanRecord, TraceRecord, payload_value
 
 
 def trace_dict(trace: TraceRecord) -> dict[str, Any]:
@@ -48,8 +37,8 @@ def span_dict(span: SpanRecord) -> dict[str, Any]:
         "status_message": span.status_message,
         "start_ns": span.start_ns,
         "duration_ms": round(span.duration_ms, 3),
-        "input": _json_or_text(span.input),
-        "output": _json_or_text(span.output),
+        "input": payload_value(span.input),
+        "output": payload_value(span.output),
         "input_tokens": span.input_tokens,
         "output_tokens": span.output_tokens,
         "cost_usd": str(span.cost_usd),

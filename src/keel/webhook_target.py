@@ -1,9 +1,10 @@
-"""Where a review webhook may be delivered: http(s) only, and never to this machine or a private
+"""Where a webhook may be delivered: http(s) only, and never to this machine or a private
 network unless a setting allows it (server-side request forgery).
 
-A host name is resolved once; every address it resolves to must be public, and the request is
-then made to exactly those addresses (a pinned resolver), so a DNS answer that changes between
-the check and the connection cannot reach an internal service.
+Review-decision webhooks and alert notifications both go through here. A host name is
+resolved once; every address it resolves to must be public, and the request is then made to
+exactly those addresses (a pinned resolver), so a DNS answer that changes between the check
+and the connection (DNS rebinding) cannot reach an internal service.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+
+from keel.core.errors import TargetRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _SCHEMES = frozenset({"http", "https"})
-
-
-class WebhookRefused(ValueError):
-    """The URL is not a deliverable webhook target; the message says why."""
+# The settings that allow private targets, named in every refusal so it says what to change.
+REVIEW_SETTING = "KEEL_GUARDRAILS__WEBHOOK_ALLOW_PRIVATE"
+ALERT_SETTING = "KEEL_MONITORING__ALLOW_PRIVATE_TARGETS"
 
 
 def forbidden_address(address: IPAddress) -> bool:
@@ -32,25 +35,25 @@ def forbidden_address(address: IPAddress) -> bool:
     return not address.is_global or address.is_multicast
 
 
-def check_url(url: str, *, allow_private: bool) -> tuple[str, int]:
-    """Scheme and host checks that need no DNS; returns (host, port)."""
+def check_url(url: str, *, allow_private: bool, setting: str) -> tuple[str, int]:
+    """Scheme and host checks that need no DNS; returns (host, port).
+
+    ``setting`` names what allows private targets; a refusal tells the user to set it.
+    """
     parts = urlsplit(url)
     if parts.scheme not in _SCHEMES:
-        raise WebhookRefused(f"webhook {url!r}: only http and https URLs are delivered")
+        raise TargetRefused(f"webhook {url!r}: only http and https URLs are delivered", url=url)
     if not parts.hostname:
-        raise WebhookRefused(f"webhook {url!r}: the URL names no host")
+        raise TargetRefused(f"webhook {url!r}: the URL names no host", url=url)
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
-        raise WebhookRefused(f"webhook {url!r}: {exc}") from exc
+        raise TargetRefused(f"webhook {url!r}: {exc}", url=url) from exc
     host = parts.hostname
     if not allow_private:
         literal = _literal(host)
         if (literal is not None and forbidden_address(literal)) or host == "localhost":
-            raise WebhookRefused(
-                f"webhook {url!r}: {host} is a loopback, private or link-local address; "
-                "set KEEL_GUARDRAILS__WEBHOOK_ALLOW_PRIVATE=true to allow it"
-            )
+            raise _private(url, f"{host} is", setting)
     return host, port
 
 
@@ -59,6 +62,14 @@ def _literal(host: str) -> IPAddress | None:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return None
+
+
+def _private(url: str, what: str, setting: str) -> TargetRefused:
+    return TargetRefused(
+        f"webhook {url!r}: {what} a non-public address (loopback, private or link-local); "
+        f"set {setting}=true to allow it",
+        url=url,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,26 +90,37 @@ class PinnedResolver(AbstractResolver):
         return None
 
 
-async def resolve_target(url: str, *, allow_private: bool) -> PinnedResolver:
+async def resolve_target(url: str, *, allow_private: bool, setting: str) -> PinnedResolver:
     """Resolve the webhook's host and refuse it if any address is internal."""
-    host, port = check_url(url, allow_private=allow_private)
+    host, port = check_url(url, allow_private=allow_private, setting=setting)
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise WebhookRefused(f"webhook {url!r}: cannot resolve {host}: {exc}") from exc
+        raise TargetRefused(f"webhook {url!r}: cannot resolve {host}: {exc}", url=url) from exc
     results: list[ResolveResult] = []
     for family, _type, proto, _name, sockaddr in infos:
         address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
         if not allow_private and forbidden_address(address):
-            raise WebhookRefused(
-                f"webhook {url!r}: {host} resolves to {address}, a loopback, private or "
-                "link-local address; set KEEL_GUARDRAILS__WEBHOOK_ALLOW_PRIVATE=true to allow it"
-            )
+            raise _private(url, f"{host} resolves to {address},", setting)
         results.append(_result(host, str(sockaddr[0]), port, family, proto))
     if not results:
-        raise WebhookRefused(f"webhook {url!r}: {host} resolves to no address")
+        raise TargetRefused(f"webhook {url!r}: {host} resolves to no address", url=url)
     return PinnedResolver(host, tuple(results))
+
+
+async def pinned_session(
+    url: str, *, allow_private: bool, setting: str, timeout_s: float
+) -> aiohttp.ClientSession:
+    """A session that can reach only ``url``'s checked addresses; raises ``TargetRefused``.
+
+    Use it as ``async with await pinned_session(...) as session``, and post with
+    ``allow_redirects=False``: a redirect could point anywhere.
+    """
+    resolver = await resolve_target(url, allow_private=allow_private, setting=setting)
+    connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout)
 
 
 def _result(host: str, address: str, port: int, family: int, proto: int) -> ResolveResult:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -14,20 +12,10 @@ import pytest
 
 from keel.cli.app import main
 
+from ..cli_runner import echo_project, keel
 from ..conftest import EXAMPLES
 
 pytestmark = pytest.mark.integration
-
-
-def keel(*args: str) -> tuple[int, str, str]:
-    """Run the CLI entry point in process, capturing what a terminal would show."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exited:
-            code = int(exited.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 def keel_subprocess(*args: str) -> tuple[int, str, str]:
@@ -43,12 +31,7 @@ def keel_subprocess(*args: str) -> tuple[int, str, str]:
 def project(keel_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A starter project from `keel init`, its pipelines switched to the echo model."""
     monkeypatch.setenv("KEEL_PROVIDERS__DEFAULT_MODEL", "testing:echo")
-    code, _, err = keel("init", str(tmp_path / "proj"))
-    assert code == 0, err
-    root = tmp_path / "proj"
-    for spec in (root / "pipelines").glob("*/pipeline.yaml"):
-        spec.write_text(spec.read_text().replace("id: local:smollm2", "id: testing:echo"))
-    return root
+    return echo_project(tmp_path / "proj")
 
 
 def test_init_refuses_a_used_directory(project: Path) -> None:

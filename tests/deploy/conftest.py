@@ -13,7 +13,12 @@ from keel.catalog import PipelineCatalog
 from keel.deploy.service import DeploymentService
 from keel.pipeline.loader import spec_from_data
 from keel.store import Store
-from tests.store.conftest import PostgresServer, postgres_server, postgres_session_url
+from tests.store.conftest import (
+    PostgresServer,
+    backend_store,
+    postgres_server,
+    postgres_session_url,
+)
 
 __all__ = ["PostgresServer", "postgres_server", "postgres_session_url"]
 
@@ -44,18 +49,8 @@ def spec(
 
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        opened = Store.open(f"sqlite:///{tmp_path / 'keel.db'}")
+    with backend_store(request.param, tmp_path, request, _TABLES) as opened:
         yield opened
-        opened.close()
-        return
-    opened = Store.open(request.getfixturevalue("postgres_session_url"))
-    try:
-        yield opened
-    finally:
-        with opened.engine.begin() as conn:
-            conn.exec_driver_sql(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
-        opened.close()
 
 
 @pytest.fixture

@@ -147,7 +147,6 @@ def wait_for_spans(live: LiveServer, trace_id: str) -> list[dict[str, Any]]:
 def test_a_completed_stream_is_cached_and_replayed(
     live: LiveServer, upstream: MockUpstream
 ) -> None:
-    chunks = openai_chunks(["Hel", "lo"])
     call = {
         "index": 0,
         "id": "call_7",
@@ -155,14 +154,7 @@ def test_a_completed_stream_is_cached_and_replayed(
         "function": {"name": "get_weather", "arguments": '{"city":'},
     }
     rest = {"index": 0, "function": {"arguments": '"Rome"}'}}
-    for delta in (call, rest):
-        chunks.insert(
-            -2,
-            {
-                **chunks[1],
-                "choices": [{"index": 0, "delta": {"tool_calls": [delta]}, "finish_reason": None}],
-            },
-        )
+    chunks = openai_chunks(["Hel", "lo"], tool_calls=(call, rest))
     upstream.script(PRIMARY, sse_reply([openai_sse(chunks)]))
     first = post(live, STREAM_ASK)
     again = post(live, STREAM_ASK)

@@ -121,7 +121,6 @@ def test_n_choices_come_back_in_order(live: LiveServer, upstream: MockUpstream) 
 def test_streaming_with_usage_and_tool_call_deltas(
     live: LiveServer, upstream: MockUpstream
 ) -> None:
-    chunks = openai_chunks(["Hel", "lo"])
     tool_delta = {
         "index": 0,
         "id": "call_9",
@@ -129,14 +128,7 @@ def test_streaming_with_usage_and_tool_call_deltas(
         "function": {"name": "get_weather", "arguments": '{"ci'},
     }
     more = {"index": 0, "function": {"arguments": 'ty":"Rome"}'}}
-    for delta in (tool_delta, more):
-        chunks.insert(
-            -2,
-            {
-                **chunks[1],
-                "choices": [{"index": 0, "delta": {"tool_calls": [delta]}, "finish_reason": None}],
-            },
-        )
+    chunks = openai_chunks(["Hel", "lo"], tool_calls=(tool_delta, more))
     upstream.script(CHAT, sse_reply([openai_sse(chunks)]))
     stream = sdk(live).chat.completions.create(
         model="smart",

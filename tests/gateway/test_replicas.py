@@ -4,9 +4,6 @@ rate limit and budget hold exactly across both."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,17 +16,13 @@ from keel.gateway.keys import KeyService
 from keel.settings import KeelSettings
 from keel.store import Store
 
+from .. import serving
+
 pytestmark = pytest.mark.integration
 
 ADMIN = "replica-admin-key-0123456789"
 REDIS = "redis://127.0.0.1:6379/0"
 HELLO = {"model": "testing:echo", "messages": [{"role": "user", "content": "hello there"}]}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -56,27 +49,8 @@ def keys(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[KeySe
 
 @pytest.fixture
 def replicas(env: dict[str, str], keys: KeyService) -> Iterator[list[str]]:
-    keel = str(Path(sys.executable).parent / "keel")
-    ports = [free_port(), free_port()]
-    procs = [subprocess.Popen([keel, "serve", "--port", str(port)], env=env) for port in ports]
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
-    try:
-        deadline = time.monotonic() + 60
-        for url in urls:
-            while True:
-                try:
-                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "replicas did not start"
-                time.sleep(0.1)
+    with serving.replicas(env) as urls:
         yield urls
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(20)
 
 
 def chat(url: str, key: str) -> httpx.Response:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -30,16 +28,9 @@ from ..providers.mock_upstream import (
     sse_reply,
 )
 from ..server.conftest import ADMIN_KEY
+from ..serving import free_port, start, wait_ready
 
 pytestmark = pytest.mark.integration
-
-KEEL = Path(sys.executable).parent / "keel"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def serve(home: Path, upstream: MockUpstream, port: int) -> subprocess.Popen[bytes]:
@@ -64,16 +55,13 @@ def serve(home: Path, upstream: MockUpstream, port: int) -> subprocess.Popen[byt
         'api_key = "sk-upstream"\n'
     )
     env["KEEL_CONFIG"] = str(config)
-    proc = subprocess.Popen([str(KEEL), "serve", "--port", str(port)], env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("keel serve did not start")
+    proc = start(env, port)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", path="/healthz", timeout_s=60)
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc
 
 
 def test_sigterm_finishes_requests_in_flight_and_flushes_spans(

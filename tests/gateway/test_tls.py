@@ -6,7 +6,6 @@ import os
 import shutil
 import ssl
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from keel.settings import ServerSettings
 
-from .test_replicas import free_port
+from ..serving import free_port, start
 
 pytestmark = pytest.mark.integration
 
@@ -60,8 +59,7 @@ def test_serves_https_with_a_configured_certificate(tmp_path: Path) -> None:
         "KEEL_SERVER__TLS_KEYFILE": str(key),
         "KEEL_PROVIDERS__DEFAULT_MODEL": "testing:echo",
     }
-    keel = str(Path(sys.executable).parent / "keel")
-    proc = subprocess.Popen([keel, "serve", "--port", str(port)], env=env)
+    proc = start(env, port)
     try:
         url = f"https://127.0.0.1:{port}"
         deadline = time.monotonic() + 60

@@ -16,7 +16,7 @@ from keel.alerts.engine import AlertEngine
 from keel.alerts.notify import Notifier, Target
 from keel.store import Store
 
-from .receiver import receiver
+from ..webhook_receiver import receiver
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 

@@ -22,7 +22,7 @@ from keel.runtime import Runtime
 from keel.settings import KeelSettings
 
 from ..server.conftest import ADMIN_KEY, LiveServer
-from .receiver import Receiver, receiver
+from ..webhook_receiver import Receiver, receiver
 
 pytestmark = pytest.mark.integration
 DAY = 86400.0

@@ -5,14 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-import pytest
-
 from keel.alerts.notify import Notifier, Target, slack_payload
-from keel.alerts.targets import PublicOnlyResolver, check_target, is_public
-from keel.core.errors import TargetRefused
 from keel.store.alerts import Alert
 
-from .receiver import receiver
+from ..webhook_receiver import receiver
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -82,31 +78,20 @@ def test_a_slow_receiver_times_out() -> None:
     assert record["ok"] is False and record["error"] == "timeout"
 
 
-def test_private_and_non_http_targets_are_refused_by_default() -> None:
+def test_private_and_non_http_targets_are_refused_by_default(loopback_host: str) -> None:
+    urls = ("http://169.254.169.254/latest", "http://10.1.2.3/", "http://[::1]:80/",
+            "http://localhost:9/", "http://[::ffff:127.0.0.1]/")  # fmt: skip
+    never = ("file:///etc/passwd", "ftp://example.com/x", "gopher://h/")
     with receiver() as hook:
-        [record] = _send(Notifier([Target(hook.url)]))
-        assert record["ok"] is False and "non-public address" in str(record["error"])
+        by_name = hook.url.replace("127.0.0.1", loopback_host)
+        targets = [Target(u) for u in (hook.url, by_name, *urls, *never)]
+        records = _send(Notifier(targets))
+        assert [r["ok"] for r in records] == [False] * len(targets)
+        assert [r["attempts"] for r in records] == [0] * len(targets)
+        assert all("non-public address" in str(r["error"]) for r in records[: -len(never)])
+        assert all("KEEL_MONITORING__ALLOW_PRIVATE_TARGETS" in str(r["error"]) for r in records[:2])
+        assert all("only http and https" in str(r["error"]) for r in records[-len(never) :])
         assert hook.received == []  # nothing was sent
-    for url in ("file:///etc/passwd", "ftp://example.com/x", "gopher://h/"):
-        with pytest.raises(TargetRefused) as refused:
-            asyncio.run(check_target(url, allow_private=True))
-        assert refused.value.code == "notification_target_refused"
-    for url in ("http://169.254.169.254/latest", "http://10.1.2.3/", "http://[::1]:80/",
-                "http://localhost:9/", "http://[::ffff:127.0.0.1]/"):  # fmt: skip
-        with pytest.raises(TargetRefused):
-            asyncio.run(check_target(url, allow_private=False))
-    asyncio.run(check_target("http://127.0.0.1:9/", allow_private=True))  # allowed by setting
-
-
-def test_the_connection_resolver_drops_private_addresses() -> None:
-    assert is_public("93.184.216.34") and not is_public("192.168.1.1")
-
-    async def resolve() -> None:
-        resolver = PublicOnlyResolver()
-        try:
-            with pytest.raises(OSError, match="no public address"):
-                await resolver.resolve("localhost", 80)
-        finally:
-            await resolver.close()
-
-    asyncio.run(resolve())
+        allowed = _send(Notifier(targets[:2] + targets[-len(never) :], allow_private=True))
+        assert [r["ok"] for r in allowed] == [True, True] + [False] * len(never)
+        assert len(hook.wait_for(2)) == 2

@@ -206,8 +206,11 @@ def openai_completion(text: str = "Hello!", **overrides: Any) -> dict[str, Any]:
     return body
 
 
-def openai_chunks(pieces: Sequence[str], *, usage: bool = True) -> list[dict[str, Any]]:
-    """``chat.completion.chunk`` objects: a role chunk, one per piece, finish, usage."""
+def openai_chunks(
+    pieces: Sequence[str], *, usage: bool = True, tool_calls: Sequence[Mapping[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    """``chat.completion.chunk`` objects: a role chunk, one per piece, one per tool-call
+    delta, finish, usage."""
     base = {
         "id": "chatcmpl-456",
         "object": "chat.completion.chunk",
@@ -219,6 +222,10 @@ def openai_chunks(pieces: Sequence[str], *, usage: bool = True) -> list[dict[str
     chunks += [
         {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
         for piece in pieces
+    ]
+    chunks += [
+        {**base, "choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}]}
+        for call in tool_calls
     ]
     chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     if usage:

@@ -61,6 +61,18 @@ class LiveServer:
         self.thread.join(timeout=20)
 
 
+def server_settings(home: Path, **sections: Any) -> KeelSettings:
+    """Settings for a test server: the echo model, no remote calls, the admin key, labels
+    read fresh and spans written within 10 ms; ``sections`` add to or replace these."""
+    base: dict[str, Any] = {
+        "providers": {"default_model": "testing:echo", "allow_remote": False},
+        "server": {"label_cache_seconds": 0},
+        "telemetry": {"schedule_delay_ms": 10},
+        "auth": {"admin_key": ADMIN_KEY},
+    }
+    return KeelSettings(home=home, **(base | sections))
+
+
 @pytest.fixture
 def guardrail_settings() -> dict[str, Any]:
     """Overrides of the guardrails settings section; a test module may redefine this."""
@@ -69,15 +81,7 @@ def guardrail_settings() -> dict[str, Any]:
 
 @pytest.fixture
 def runtime(tmp_path: Path, guardrail_settings: dict[str, Any]) -> Iterator[Runtime]:
-    settings = KeelSettings(
-        home=tmp_path / "home",
-        providers={"default_model": "testing:echo", "allow_remote": False},
-        server={"label_cache_seconds": 0},
-        telemetry={"schedule_delay_ms": 10},
-        auth={"admin_key": ADMIN_KEY},
-        guardrails=guardrail_settings,
-    )
-    runtime = Runtime(settings)
+    runtime = Runtime(server_settings(tmp_path / "home", guardrails=guardrail_settings))
     provider = runtime.registry.provider("testing")
     assert isinstance(provider, TestingProvider)
     provider.function("triage", fake_triage)

@@ -21,12 +21,11 @@ from keel.evals.service import RunRequest, execute, plan_run
 from keel.pipeline.loader import load_spec_dir, spec_from_data
 from keel.providers.testing import TestingProvider
 from keel.runtime import Runtime
-from keel.settings import KeelSettings
 from keel.store.schema import metadata
 
 from ..conftest import EXAMPLES
 from ..store.conftest import postgres_server  # noqa: F401  (a fresh database per test)
-from .conftest import ADMIN_KEY, LiveServer, fake_triage
+from .conftest import ADMIN_KEY, LiveServer, fake_triage, server_settings
 
 pytestmark = pytest.mark.integration
 
@@ -35,16 +34,7 @@ OTHER = {"subject": "Login", "body": "The app logs me out"}
 
 
 def make_runtime(home: Path, database_url: str | None = None, **feedback: Any) -> Runtime:
-    settings = KeelSettings(
-        home=home,
-        database_url=database_url,
-        providers={"default_model": "testing:echo", "allow_remote": False},
-        server={"label_cache_seconds": 0},
-        telemetry={"schedule_delay_ms": 10},
-        auth={"admin_key": ADMIN_KEY},
-        feedback=feedback,
-    )
-    runtime = Runtime(settings)
+    runtime = Runtime(server_settings(home, database_url=database_url, feedback=feedback))
     provider = runtime.registry.provider("testing")
     assert isinstance(provider, TestingProvider)
     provider.function("triage", fake_triage)

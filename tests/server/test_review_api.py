@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -15,6 +13,8 @@ import pytest
 from keel.core.messages import GenerationParams, Message
 from keel.providers.testing import TestingProvider
 from keel.runtime import Runtime
+
+from ..webhook_receiver import receiver
 
 pytestmark = pytest.mark.integration
 
@@ -105,27 +105,10 @@ def test_edit_then_approve_and_reject_hides_the_answer(held: httpx.Client) -> No
     assert again.status_code == 409 and again.json()["error"]["code"] == "review_decided"
 
 
-class Hook(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        length = int(self.headers["content-length"])
-        self.server.received.append(json.loads(self.rfile.read(length)))  # type: ignore[attr-defined]
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    server.received = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", server.received  # type: ignore[attr-defined]
-    server.shutdown()
+    with receiver() as hook:
+        yield hook.url, hook.received
 
 
 def wait_for(predicate: Any, timeout: float = 10) -> None:

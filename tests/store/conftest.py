@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -99,21 +100,33 @@ def fresh_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> s
     return server.create_database()
 
 
-@pytest.fixture
-def store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
-    """A migrated, empty store on each backend."""
+@contextmanager
+def backend_store(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, tables: str
+) -> Iterator[Store]:
+    """A migrated store on ``backend``: a new SQLite file, or the session's Postgres database
+    with ``tables`` emptied when the test is done."""
     if backend == "sqlite":
         opened = Store.open(f"sqlite:///{tmp_path / 'keel.db'}")
-        yield opened
-        opened.close()
+        try:
+            yield opened
+        finally:
+            opened.close()
         return
     opened = Store.open(request.getfixturevalue("postgres_session_url"))
     try:
         yield opened
     finally:
         with opened.engine.begin() as conn:
-            conn.exec_driver_sql(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
+            conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         opened.close()
+
+
+@pytest.fixture
+def store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    """A migrated, empty store on each backend."""
+    with backend_store(backend, tmp_path, request, _TABLES) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 import aiohttp
 
-from keel.alerts.targets import check_target, resolver
 from keel.core.errors import TargetRefused
 from keel.store.alerts import Alert
+from keel.webhook_target import ALERT_SETTING, pinned_session
 
 log = logging.getLogger("keel.alerts")
 Event = Literal["firing", "resolved"]
@@ -99,20 +99,10 @@ class Notifier:
 
     async def send(self, alert: Alert, event: Event) -> list[dict[str, Any]]:
         """Deliver to every target concurrently; one record per target."""
-        if not self.targets:
-            return []
-        connector = aiohttp.TCPConnector(resolver=resolver(self._allow_private))
-        timeout = aiohttp.ClientTimeout(total=self._timeout)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            return list(
-                await asyncio.gather(
-                    *(self._deliver(session, t, alert, event) for t in self.targets)
-                )
-            )
+        deliveries = (self._deliver(t, alert, event) for t in self.targets)
+        return list(await asyncio.gather(*deliveries))
 
-    async def _deliver(
-        self, session: aiohttp.ClientSession, target: Target, alert: Alert, event: Event
-    ) -> dict[str, Any]:
+    async def _deliver(self, target: Target, alert: Alert, event: Event) -> dict[str, Any]:
         record: dict[str, Any] = {
             "target": target.label,
             "event": event,
@@ -122,22 +112,28 @@ class Notifier:
         }
         body = payload(alert, event, target.format)
         try:
-            await check_target(target.url, allow_private=self._allow_private)
+            session = await pinned_session(
+                target.url,
+                allow_private=self._allow_private,
+                setting=ALERT_SETTING,
+                timeout_s=self._timeout,
+            )
         except TargetRefused as exc:
             log.warning("alert %s not sent to %s: %s", alert.key, target.label, exc)
             return record | {"error": exc.message}
         started = time.monotonic()
-        for attempt in range(1, self._attempts + 1):
-            record["attempts"] = attempt
-            status, error = await self._post(session, target, body)
-            record["status"], record["error"] = status, error
-            if status is not None and status < 300:
-                record["ok"] = True
-                break
-            if status is not None and not _retryable(status):
-                break
-            if attempt < self._attempts:
-                await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+        async with session:
+            for attempt in range(1, self._attempts + 1):
+                record["attempts"] = attempt
+                status, error = await self._post(session, target, body)
+                record["status"], record["error"] = status, error
+                if status is not None and status < 300:
+                    record["ok"] = True
+                    break
+                if status is not None and not _retryable(status):
+                    break
+                if attempt < self._attempts:
+                    await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
         record["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
         if not record["ok"]:
             log.warning("alert %s not delivered to %s: %s", alert.key, target.label, record)

@@ -10,7 +10,7 @@ into one JSON envelope and the CLI prints the message without a traceback.
     ├── SpecError                  a pipeline spec or template is invalid
     │   └── TemplateError          a prompt template failed to compile or render
     ├── InvalidInputError          a request or pipeline input is malformed
-    │   └── TargetRefused          a notification URL is not http(s) or is not public
+    │   └── TargetRefused          a webhook URL is not http(s) or is not public
     ├── NotFoundError              a named thing does not exist
     ├── ConflictError              the request contradicts stored state
     ├── HeldForReview              the answer waits for a reviewer (202, not an error)

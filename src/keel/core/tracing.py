@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+import orjson
+
 # Keel's own attributes
 ROOT = "keel.root"  # bool: the span that stands for the whole run
 LAYER = "keel.layer"  # preprocess | prompt | model | postprocess | guardrail | retrieval | ...
@@ -52,6 +54,17 @@ _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 def is_trace_id(value: str) -> bool:
     return bool(_TRACE_ID.match(value)) and value != "0" * 32
+
+
+def payload_value(value: str | None) -> Any:
+    """A span's stored input or output as the value it encodes; text that is not JSON stays
+    text (a logging policy may have replaced it)."""
+    if value is None:
+        return None
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
 
 
 @dataclass(slots=True)

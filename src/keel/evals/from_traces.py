@@ -7,25 +7,16 @@ it. Traces whose input was not captured (``telemetry.capture_content`` off) are 
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from keel.core.dataset import DatasetItem
 from keel.core.errors import InvalidInputError
+from keel.core.tracing import payload_value
 
 if TYPE_CHECKING:
     from keel.store import Store
 
 TRACE_TAG = "from-trace"
-
-
-def _decode(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 def items_from_traces(
@@ -36,10 +27,10 @@ def items_from_traces(
     for trace in reversed(store.traces.list(limit=limit, pipeline=pipeline, status=status)):
         _, spans = store.traces.get(trace.trace_id)
         root = next((s for s in spans if s.parent_span_id is None), None)
-        data = _decode(root.input) if root is not None else None
+        data = payload_value(root.input) if root is not None else None
         if data is None:
             continue
-        output = _decode(root.output) if root is not None else None
+        output = payload_value(root.output) if root is not None else None
         label = output.get("label") if isinstance(output, dict) else None
         items.append(
             DatasetItem(

@@ -207,16 +207,7 @@ class EvalRunner:
                 trace_id=exc.details.get("trace_id"),
                 latency_ms=(time.perf_counter() - started) * 1000,
             )
-        case = Case(
-            item,
-            result.output,
-            result.text,
-            result.decision,
-            result.latency_ms,
-            result.cost_usd,
-            result.usage,
-            tuple(result.citations),
-        )
+        case = Case.of_run(item, result)
         scores, details = await self._score(plan.evaluators, case)
         details["model"] = result.model
         return TrialResult(

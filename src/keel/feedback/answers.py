@@ -3,12 +3,11 @@ correction overrides the automated answer."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from keel.core.errors import InvalidInputError, NotFoundError
-from keel.core.tracing import ROOT
+from keel.core.tracing import ROOT, payload_value
 
 if TYPE_CHECKING:
     from keel.core.tracing import SpanRecord, TraceRecord
@@ -34,15 +33,6 @@ def label_of(answer: Any) -> str | None:
     return label if isinstance(label, str) else None
 
 
-def _decode(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def load_answer(store: Store, trace_id: str) -> TracedAnswer:
     """The trace by id (or request id); ``trace_not_found`` until its root span is stored."""
     trace, spans = store.traces.get(trace_id)
@@ -53,7 +43,7 @@ def load_answer(store: Store, trace_id: str) -> TracedAnswer:
     root: SpanRecord | None = next((s for s in spans if s.attributes.get(ROOT)), None)
     if root is None:
         return TracedAnswer(trace, None, None)
-    return TracedAnswer(trace, _decode(root.input), _decode(root.output))
+    return TracedAnswer(trace, payload_value(root.input), payload_value(root.output))
 
 
 def label_set(store: Store, pipeline: str | None, version: str | None) -> list[str] | None:

@@ -51,16 +51,7 @@ class OnlineScorer:
 
     async def score(self, result: RunResult, data: Any) -> list[OnlineScore]:
         item = DatasetItem(item_id=result.trace_id, input=data)
-        case = Case(
-            item,
-            result.output,
-            result.text,
-            result.decision,
-            result.latency_ms,
-            result.cost_usd,
-            result.usage,
-            tuple(result.citations),
-        )
+        case = Case.of_run(item, result)
         now = datetime.now(UTC)
         scores: list[OnlineScore] = []
         for evaluator in self._evaluators.get(result.pipeline, ()):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from keel.core.errors import SpecError
+from keel.core.errors import SpecError, TargetRefused
 from keel.core.guardrail_policy import GuardrailPolicy, ScannerRule
 from keel.guardrails.logging_policy import PolicyFilter, Redactor
 from keel.guardrails.registry import build_scanner
@@ -14,7 +14,7 @@ from keel.guardrails.stage import CanaryStage, InputGuard, OutputGuard, Rule
 from keel.guardrails.stats import GuardrailStats
 from keel.pipeline.compiled import CompiledPipeline
 from keel.pipeline.steps import RunHooks
-from keel.webhook_target import WebhookRefused, check_url
+from keel.webhook_target import REVIEW_SETTING, check_url
 
 
 def build_rules(
@@ -42,8 +42,10 @@ class GuardrailPlugin:
         webhook = compiled.spec.guardrails.review.webhook
         if webhook is not None:
             try:
-                check_url(webhook, allow_private=self._allow_private_webhooks)
-            except WebhookRefused as exc:
+                check_url(
+                    webhook, allow_private=self._allow_private_webhooks, setting=REVIEW_SETTING
+                )
+            except TargetRefused as exc:
                 raise SpecError(f"guardrails.review: {exc}", code="guardrail_invalid") from exc
         self.hooks_for(compiled)
 

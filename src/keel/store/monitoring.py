@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from keel.core.monitoring import TraceSample, WindowCounts
+from keel.core.tracing import payload_value
 from keel.store.column_types import ExactDecimal
 from keel.store.schema import spans, traces
 
@@ -44,13 +45,7 @@ def _strings(value: Any) -> list[str]:
 
 def input_text(payload: str | None) -> str | None:
     """The text of a run's input: the string leaves of its JSON, one per line."""
-    if payload is None:
-        return None
-    try:
-        value = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return payload
-    parts = _strings(value)
+    parts = _strings(payload_value(payload))
     return "\n".join(parts) if parts else None
 
 
@@ -66,12 +61,7 @@ def _label(payload: str | None, decision: str | None) -> str | None:
 
 
 def _answer(payload: str | None) -> str | None:
-    if payload is None:
-        return None
-    try:
-        value = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return payload
+    value = payload_value(payload)
     return value if isinstance(value, str) else payload
 
 

@@ -17,11 +17,11 @@ from keel.core.errors import ProviderHTTPError
 from keel.core.messages import GenerationParams, Message
 from keel.providers.testing import TestingProvider
 from keel.runtime import Runtime
-from keel.settings import KeelSettings
 from tests.deploy.conftest import spec
-from tests.server.conftest import ADMIN_KEY, LiveServer
+from tests.server.conftest import ADMIN_KEY, LiveServer, client, server_settings
 
-__all__ = ["ADMIN_KEY", "LiveServer"]
+# ``client`` talks to this directory's ``live`` server.
+__all__ = ["ADMIN_KEY", "LiveServer", "client"]
 
 
 @dataclass
@@ -57,12 +57,8 @@ class Deployed:
 
 
 def build_runtime(home: Path, guardrails: dict[str, object] | None = None) -> Deployed:
-    settings = KeelSettings(
-        home=home,
-        providers={"default_model": "testing:echo", "allow_remote": False},
-        server={"label_cache_seconds": 0},
-        telemetry={"schedule_delay_ms": 10},
-        auth={"admin_key": ADMIN_KEY},
+    settings = server_settings(
+        home,
         gateway={"retry": {"max_attempts": 1}},
         deploy={"poll_seconds": 0.2, "controller_seconds": 0.2},
     )
@@ -89,13 +85,6 @@ def deployed(tmp_path: Path) -> Iterator[Deployed]:
 def live(deployed: Deployed) -> Iterator[LiveServer]:
     with LiveServer(deployed.runtime) as server:
         yield server
-
-
-@pytest.fixture
-def client(live: LiveServer) -> Iterator[httpx.Client]:
-    headers = {"authorization": f"Bearer {ADMIN_KEY}"}
-    with httpx.Client(base_url=live.url, timeout=30, headers=headers) as http:
-        yield http
 
 
 def invoke(client: httpx.Client, text: str = "hello", **headers: str) -> httpx.Response:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -19,8 +17,8 @@ import pytest
 
 from keel.catalog import PipelineCatalog
 from keel.store import Store
+from tests import serving
 from tests.deploy.conftest import PostgresServer, spec
-from tests.gateway.test_replicas import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -82,27 +80,8 @@ def versions(setup: tuple[str, dict[str, str]]) -> tuple[str, str]:
 
 @pytest.fixture
 def replicas(setup: tuple[str, dict[str, str]], versions: tuple[str, str]) -> Iterator[list[str]]:
-    keel = str(Path(sys.executable).parent / "keel")
-    ports = [free_port(), free_port()]
-    procs = [subprocess.Popen([keel, "serve", "--port", str(port)], env=setup[1]) for port in ports]
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
-    try:
-        deadline = time.monotonic() + 240  # a busy shared machine starts slowly
-        for url in urls:
-            while True:
-                try:
-                    if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "replicas did not start"
-                time.sleep(0.1)
+    with serving.replicas(setup[1]) as urls:
         yield urls
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(20)
 
 
 def delay(url: str, change: dict[str, Any], gone: bool = False, limit: float = 10.0) -> float:

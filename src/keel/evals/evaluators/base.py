@@ -23,6 +23,7 @@ from keel.core.usage import Usage
 
 if TYPE_CHECKING:
     from keel.pipeline.generate import ModelSource
+    from keel.pipeline.runner import RunResult
 
 MetricKind = Literal["pass", "score"]
 
@@ -51,6 +52,20 @@ class Case:
     cost_usd: Decimal = Decimal(0)
     usage: Usage = field(default_factory=Usage)
     citations: tuple[Mapping[str, Any], ...] = ()  # what retrieval put into the prompt
+
+    @classmethod
+    def of_run(cls, item: DatasetItem, result: RunResult) -> Case:
+        """The case of a pipeline run's result on ``item``."""
+        return cls(
+            item,
+            result.output,
+            result.text,
+            result.decision,
+            result.latency_ms,
+            result.cost_usd,
+            result.usage,
+            tuple(result.citations),
+        )
 
     @property
     def answer(self) -> str:

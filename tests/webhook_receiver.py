@@ -1,7 +1,8 @@
 """A real webhook receiver on an ephemeral loopback port, in its own thread and event loop.
 
-It records every request body and answers with scripted statuses (then 200), optionally
-after a delay, so tests can exercise retries and timeouts.
+It records every request (path, headers, JSON body) and answers with scripted statuses (then
+200), optionally after a delay, so tests can exercise retries and timeouts; or it redirects
+every request elsewhere, so tests can check that webhooks never follow a redirect.
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ from aiohttp import web
 
 
 class Receiver:
-    def __init__(self, statuses: list[int] | None = None, delay_s: float = 0.0) -> None:
+    def __init__(
+        self, statuses: list[int] | None = None, delay_s: float = 0.0, redirect: str | None = None
+    ) -> None:
         self.statuses = list(statuses or [])
         self.delay_s = delay_s
+        self.redirect = redirect
         self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []
+        self.port = 0
         self.url = ""
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
@@ -29,8 +35,11 @@ class Receiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.json()
+        self.paths.append(request.path)
         self.received.append(body)
         self.headers.append(dict(request.headers))
+        if self.redirect is not None:
+            raise web.HTTPTemporaryRedirect(self.redirect)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         status = self.statuses.pop(0) if self.statuses else 200
@@ -38,13 +47,13 @@ class Receiver:
 
     async def _start(self) -> None:
         app = web.Application()
-        app.router.add_post("/hook", self._handle)
+        app.router.add_post("/{path:.*}", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}/hook"
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{self.port}/hook"
 
     def wait_for(self, count: int, timeout_s: float = 30.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout_s
@@ -66,6 +75,8 @@ class Receiver:
 
 
 @contextmanager
-def receiver(statuses: list[int] | None = None, delay_s: float = 0.0) -> Iterator[Receiver]:
-    with Receiver(statuses, delay_s) as running:
+def receiver(
+    statuses: list[int] | None = None, delay_s: float = 0.0, redirect: str | None = None
+) -> Iterator[Receiver]:
+    with Receiver(statuses, delay_s, redirect) as running:
         yield running
