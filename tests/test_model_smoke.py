@@ -10,7 +10,8 @@ import pytest
 from .cli_runner import keel
 from .conftest import EXAMPLES
 
-pytestmark = [pytest.mark.integration, pytest.mark.model]
+# the bundled model generates on the CPU; on a busy 2-core machine a run can pass two minutes
+pytestmark = [pytest.mark.integration, pytest.mark.model, pytest.mark.timeout(600)]
 
 
 def test_support_triage_on_the_bundled_model(keel_home: Path) -> None:

@@ -271,3 +271,13 @@ def test_review_accuracy_below_target_fires_an_alert_and_resolves(store: Store) 
         mark_sample(store, _sample(store).id, "correct", "rev")
     [resolved] = engine.evaluate(now + timedelta(seconds=2))
     assert resolved.event == "resolved" and resolved.alert.id == fired.alert.id
+
+
+def test_dataset_items_come_from_the_run_root_under_a_callers_traceparent(store: Store) -> None:
+    from keel.evals.from_traces import items_from_traces
+
+    trace_id = traced(store, subject="card billed twice", label="billing")
+    items = items_from_traces(store, pipeline="triage")
+    assert [(i.item_id, i.input, i.label) for i in items] == [
+        (trace_id, {"subject": "card billed twice"}, "billing")
+    ]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from keel.core.dataset import DatasetItem
 from keel.core.errors import InvalidInputError
-from keel.core.tracing import payload_value
+from keel.core.tracing import ROOT, payload_value
 
 if TYPE_CHECKING:
     from keel.store import Store
@@ -26,7 +26,10 @@ def items_from_traces(
     items: list[DatasetItem] = []
     for trace in reversed(store.traces.list(limit=limit, pipeline=pipeline, status=status)):
         _, spans = store.traces.get(trace.trace_id)
-        root = next((s for s in spans if s.parent_span_id is None), None)
+        # the run's own root: under a caller's traceparent it is not the trace's first span
+        root = next((s for s in spans if s.attributes.get(ROOT)), None) or next(
+            (s for s in spans if s.parent_span_id is None), None
+        )
         data = payload_value(root.input) if root is not None else None
         if data is None:
             continue
