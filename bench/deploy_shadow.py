@@ -9,9 +9,11 @@ one block of sequential requests with no deployment (``off``) and one per shadow
 
 Printed per mode: the pooled p50 and p95 of the primary response time; the paired
 difference to ``off`` (the mean over rounds of the block's p50 minus the same round's
-``off`` p50, with a 95 % t interval, and the same for p95); the server's CPU per request
-(primary plus shadow work, measured from ``/proc``); the shadow queue's counters; and the
-load average (the machine may be shared; read wall-clock figures with it).
+``off`` p50, with a 95 % t interval, and the same for p95); how late the event loop resumed
+the stable model after its 20 ms timer (mean per block, paired the same way: shadow work
+on the loop would delay it); the server's CPU per request (primary plus shadow work,
+measured from ``/proc``); the shadow queue's counters; and the load average (the machine
+may be shared; read wall-clock figures with it).
 
     python bench/deploy_shadow.py [--rounds 30] [--per-block 40] [--modes off,100]
 """
@@ -52,9 +54,15 @@ def pipeline(model: str, note: str) -> Any:
 
 
 def delayed(seconds: float, text: str) -> Any:
+    """A model answering after ``seconds``; its answer ends with how late the event loop
+    resumed it (µs past the timer), which is where shadow steps on the loop would show."""
+
     async def answer(messages: list[Message], params: GenerationParams) -> str:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         await asyncio.sleep(seconds)
-        return text
+        late_us = (loop.time() - started - seconds) * 1e6
+        return f"{text} {late_us:.0f}"
 
     return answer
 
@@ -138,17 +146,21 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
         name = "off" if mode == "off" else f"shadow {mode}%"
         mine = [by[r, mode] for r in rounds]
         pooled = np.concatenate([b["latencies"] for b in mine])
+        late = np.concatenate([b["late_us"] for b in mine])
         line = (
             f"  {name:<12} p50 {np.quantile(pooled, 0.5):6.2f} ms  "
             f"p95 {np.quantile(pooled, 0.95):6.2f} ms  "
+            f"loop lateness {late.mean():5.0f} µs  "
             f"server CPU {_cpu(mine):.2f} ms/request (primary + shadow)"
         )
         if mode != "off":
             d50 = mean_ci([_q(by[r, mode], 0.5) - _q(by[r, "off"], 0.5) for r in rounds])
             d95 = mean_ci([_q(by[r, mode], 0.95) - _q(by[r, "off"], 0.95) for r in rounds])
+            dlate = mean_ci([_late(by[r, mode]) - _late(by[r, "off"]) for r in rounds])
             dcpu = mean_ci([_cpu([by[r, mode]]) - _cpu([by[r, "off"]]) for r in rounds])
             line += (
                 f"\n  {'':<12} paired vs off: p50 {_signed(d50)}  p95 {_signed(d95)}"
+                f"\n  {'':<12}                loop lateness {_signed(dlate, 'µs', 0)}"
                 f"  CPU {_signed(dcpu)}/request"
             )
         print(line)
@@ -159,14 +171,18 @@ def _q(block: dict[str, Any], q: float) -> float:
     return float(np.quantile(block["latencies"], q))
 
 
+def _late(block: dict[str, Any]) -> float:
+    return float(np.mean(block["late_us"]))
+
+
 def _cpu(blocks: list[dict[str, Any]]) -> float:
     seconds = sum(b["server_cpu_s"] for b in blocks)
     return seconds / sum(len(b["latencies"]) for b in blocks) * 1000
 
 
-def _signed(ci: tuple[float, float, float]) -> str:
+def _signed(ci: tuple[float, float, float], unit: str = "ms", digits: int = 2) -> str:
     value, low, high = ci
-    return f"{value:+.2f} ms [{low:+.2f}, {high:+.2f}]"
+    return f"{value:+.{digits}f} {unit} [{low:+.{digits}f}, {high:+.{digits}f}]"
 
 
 def main() -> int:

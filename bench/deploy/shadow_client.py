@@ -7,8 +7,9 @@ machine hit every mode alike. Before each block the mode is set through the depl
 after it the client waits until the shadow queue has finished every mirrored run, so the
 server CPU read from ``/proc/PID/stat`` around the block includes the shadow's work.
 
-Prints one JSON object: per block its round, mode, latencies (ms), server CPU seconds and
-the load average when it ended; and the server's final shadow counters.
+Prints one JSON object: per block its round, mode, latencies (ms), how late the loop
+resumed the stable model (µs), server CPU seconds and the load average when it ended; and
+the server's final shadow counters.
 """
 
 from __future__ import annotations
@@ -62,15 +63,17 @@ def drain(client: httpx.Client) -> None:
     raise RuntimeError(f"the shadow queue did not drain: {c}")
 
 
-def block(client: httpx.Client, n: int, tag: str) -> list[float]:
-    out = []
+def block(client: httpx.Client, n: int, tag: str) -> tuple[list[float], list[float]]:
+    """Latencies (ms) and the stable model's loop lateness (µs, the answer's last word)."""
+    latencies, late = [], []
     for i in range(n):
         body = {"input": {"text": f"{tag} question {i}"}}
         started = time.perf_counter()
         response = client.post(f"/v1/pipelines/{PIPELINE}/invoke", json=body)
-        out.append((time.perf_counter() - started) * 1000)
+        latencies.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, response.text
-    return out
+        late.append(float(response.json()["text"].rsplit(" ", 1)[1]))
+    return latencies, late
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 set_mode(client, args.candidate, mode)
                 time.sleep(0.05)  # let the watcher's own refresh settle before timing
                 cpu = server_cpu(args.server_pid)
-                latencies = block(client, args.per_block, f"r{r}")
+                latencies, late = block(client, args.per_block, f"r{r}")
                 drain(client)
                 used = server_cpu(args.server_pid) - cpu
                 blocks.append(
@@ -94,6 +97,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         "round": r,
                         "mode": mode,
                         "latencies": latencies,
+                        "late_us": late,
                         "server_cpu_s": used,
                         "load": os.getloadavg()[0],
                     }
