@@ -4,8 +4,9 @@ A real server (uvicorn on an ephemeral port in this process, SQLite store, span 
 serves pipeline ``triage``: stable answers after 20 ms, the candidate after 80 ms (a slow
 shadow). The load comes from a separate process (``bench/deploy/shadow_client.py``), so
 the client's own CPU never competes with the server's. It runs paired rounds: per round,
-one block of sequential requests with no deployment (``off``) and one per shadow mode
-(mirroring 100 % by default), in an order that rotates every round.
+one block of sequential requests with nothing mirrored (``off``: an idle blue-green
+deployment, so requests take the same routed path) and one per shadow mode (mirroring
+100 % by default), in an order that rotates every round.
 
 Printed per mode: the pooled p50 and p95 of the primary response time; the paired
 difference to ``off`` (the mean over rounds of the block's p50 minus the same round's

@@ -1,11 +1,12 @@
 """The load client of ``bench/deploy_shadow.py``, run as its own process.
 
 It drives the server it is given in paired rounds: each round runs one block of sequential
-invoke requests per mode (``off``: no deployment; a number: a shadow deployment mirroring
-that percent), in an order that rotates from round to round, so slow drifts of a shared
-machine hit every mode alike. Before each block the mode is set through the deployments API;
-after it the client waits until the shadow queue has finished every mirrored run, so the
-server CPU read from ``/proc/PID/stat`` around the block includes the shadow's work.
+invoke requests per mode (``off``: a deployment that mirrors nothing; a number: a shadow
+deployment mirroring that percent), in an order that rotates from round to round, so slow
+drifts of a shared machine hit every mode alike. Before each block the mode is set through
+the deployments API; after it the client waits until the shadow queue has finished every
+mirrored run, so the server CPU read from ``/proc/PID/stat`` around the block includes the
+shadow's work.
 
 Prints one JSON object: per block its round, mode, latencies (ms), how late the loop
 resumed the stable model (µs), server CPU seconds and the load average when it ended; and
@@ -34,18 +35,18 @@ def server_cpu(pid: int) -> float:
 
 
 def set_mode(client: httpx.Client, candidate: str, mode: str) -> None:
+    """``off`` is a blue-green deployment with its candidate idle: requests take the same
+    routed path as under a shadow deployment, and nothing is mirrored."""
     if client.get("/api/deployments").json()["deployments"]:
         response = client.post(f"/api/deployments/{PIPELINE}/rollback")
         assert response.status_code == 200, response.text
-    if mode != "off":
-        body = {
-            "pipeline": PIPELINE,
-            "version": candidate,
-            "strategy": "shadow",
-            "mirror": float(mode),
-        }
-        response = client.post("/api/deployments", json=body)
-        assert response.status_code == 201, response.text
+    body: dict[str, object] = {"pipeline": PIPELINE, "version": candidate}
+    if mode == "off":
+        body["strategy"] = "blue-green"
+    else:
+        body |= {"strategy": "shadow", "mirror": float(mode)}
+    response = client.post("/api/deployments", json=body)
+    assert response.status_code == 201, response.text
 
 
 def shadow_counters(client: httpx.Client) -> dict[str, int]:
@@ -102,7 +103,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         "load": os.getloadavg()[0],
                     }
                 )
-        set_mode(client, args.candidate, "off")
         return {"blocks": blocks, "shadow": shadow_counters(client)}
 
 
