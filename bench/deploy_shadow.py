@@ -1,19 +1,22 @@
 """Shadow traffic must not slow the primary answer.
 
-A real server (uvicorn on an ephemeral port, SQLite store, span export on) serves pipeline
-``triage``: stable answers after 20 ms, the candidate after 80 ms (a slow shadow). The same
-sequence of invoke requests runs three times, interleaved in rounds so machine noise hits
-all of them alike:
+A real server (uvicorn on an ephemeral port in this process, SQLite store, span export on)
+serves pipeline ``triage``: stable answers after 20 ms, the candidate after 80 ms (a slow
+shadow). The load comes from a separate process (``bench/deploy/shadow_client.py``), so
+the client's own CPU never competes with the server's. It runs paired rounds: per round,
+one block of sequential requests with nothing mirrored (``off``: an idle blue-green
+deployment, so requests take the same routed path) and one per shadow mode (mirroring
+100 % by default), in an order that rotates every round.
 
-* ``off``: no deployment;
-* ``shadow 100%``: every request also mirrored to the slow candidate;
-* ``shadow 20%``.
+Printed per mode: the pooled p50 and p95 of the primary response time; the paired
+difference to ``off`` (the mean over rounds of the block's p50 minus the same round's
+``off`` p50, with a 95 % t interval, and the same for p95); how late the event loop resumed
+the stable model after its 20 ms timer (mean per block, paired the same way: shadow work
+on the loop would delay it); the server's CPU per request (primary plus shadow work,
+measured from ``/proc``); the shadow queue's counters; and the load average (the machine
+may be shared; read wall-clock figures with it).
 
-Printed: p50 and p95 of the primary response time per mode with 95 % bootstrap intervals,
-the difference to ``off`` with its interval, the shadow queue's counters, process CPU time
-per request, and the load average (the machine is shared; read wall-clock figures with it).
-
-    python bench/deploy_shadow.py [--requests 300] [--rounds 3]
+    python bench/deploy_shadow.py [--rounds 30] [--per-block 40] [--modes off,100]
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
+import subprocess
 import sys
 import tempfile
 import threading
@@ -29,10 +32,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
+import orjson
 import uvicorn
-from scipy.stats import bootstrap
+from scipy import stats
 
 from keel.core.messages import GenerationParams, Message
 from keel.pipeline.loader import spec_from_data
@@ -42,6 +45,7 @@ from keel.server import create_app
 from keel.settings import KeelSettings
 
 ADMIN = "bench-admin-key-0123456789abcdef"
+CLIENT = Path(__file__).resolve().parent / "deploy" / "shadow_client.py"
 
 
 def pipeline(model: str, note: str) -> Any:
@@ -51,14 +55,20 @@ def pipeline(model: str, note: str) -> Any:
 
 
 def delayed(seconds: float, text: str) -> Any:
+    """A model answering after ``seconds``; its answer ends with how late the event loop
+    resumed it (µs past the timer), which is where shadow steps on the loop would show."""
+
     async def answer(messages: list[Message], params: GenerationParams) -> str:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         await asyncio.sleep(seconds)
-        return text
+        late_us = (loop.time() - started - seconds) * 1e6
+        return f"{text} {late_us:.0f}"
 
     return answer
 
 
-def build(home: Path) -> tuple[Runtime, str]:
+def build(home: Path, shadow_s: float = 0.080) -> tuple[Runtime, str]:
     settings = KeelSettings(
         home=home,
         providers={"default_model": "testing:echo", "allow_remote": False},
@@ -70,7 +80,7 @@ def build(home: Path) -> tuple[Runtime, str]:
     provider = runtime.registry.provider("testing")
     assert isinstance(provider, TestingProvider)
     provider.function("stable", delayed(0.020, "stable"))
-    provider.function("candidate", delayed(0.080, "candidate"))
+    provider.function("candidate", delayed(shadow_s, "candidate"))
     stable = runtime.catalog.push(pipeline("testing:stable", "v1")).version
     candidate = runtime.catalog.push(pipeline("testing:candidate", "v2")).version
     runtime.catalog.set_label("triage", "production", stable)
@@ -95,111 +105,104 @@ class Server:
         self.thread.join(20)
 
 
-def timed(client: httpx.Client, n: int) -> list[float]:
-    out = []
-    for i in range(n):
-        started = time.perf_counter()
-        response = client.post("/v1/pipelines/triage/invoke", json={"input": {"text": f"q{i}"}})
-        out.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, response.text
-    return out
+def drive(url: str, candidate: str, args: argparse.Namespace) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        str(CLIENT),
+        f"--url={url}",
+        f"--key={ADMIN}",
+        f"--server-pid={os.getpid()}",
+        f"--candidate={candidate}",
+        f"--modes={args.modes}",
+        f"--rounds={args.rounds}",
+        f"--per-block={args.per_block}",
+    ]
+    done = subprocess.run(command, capture_output=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"the load client failed:\n{done.stderr.decode()}")
+    result: dict[str, Any] = orjson.loads(done.stdout)
+    return result
 
 
-def ci(values: np.ndarray, q: float) -> tuple[float, float, float]:
-    result = bootstrap(
-        (values,),
-        lambda x, axis: np.quantile(x, q, axis=axis),
-        n_resamples=2000,
-        method="percentile",
-        random_state=1,
+def mean_ci(values: list[float]) -> tuple[float, float, float]:
+    arr = np.array(values)
+    low, high = stats.t.interval(0.95, len(arr) - 1, loc=arr.mean(), scale=stats.sem(arr))
+    return float(arr.mean()), float(low), float(high)
+
+
+def report(result: dict[str, Any], args: argparse.Namespace) -> None:
+    modes = args.modes.split(",")
+    by = {(b["round"], b["mode"]): b for b in result["blocks"]}
+    loads = [b["load"] for b in result["blocks"]]
+    print(
+        f"shadow benchmark: {args.rounds} paired rounds x {args.per_block} sequential requests "
+        "per mode; stable 20 ms, candidate 80 ms; client in its own process"
     )
-    return (
-        float(np.quantile(values, q)),
-        result.confidence_interval.low,
-        result.confidence_interval.high,
+    print(
+        f"load average (1 min) during the run: {min(loads):.2f}-{max(loads):.2f} "
+        f"on {os.cpu_count()} CPUs"
     )
+    rounds = range(args.rounds)
+    for mode in modes:
+        name = "off" if mode == "off" else f"shadow {mode}%"
+        mine = [by[r, mode] for r in rounds]
+        pooled = np.concatenate([b["latencies"] for b in mine])
+        late = np.concatenate([b["late_us"] for b in mine])
+        line = (
+            f"  {name:<12} p50 {np.quantile(pooled, 0.5):6.2f} ms  "
+            f"p95 {np.quantile(pooled, 0.95):6.2f} ms  "
+            f"loop lateness {late.mean():5.0f} µs  "
+            f"server CPU {_cpu(mine):.2f} ms/request (primary + shadow)"
+        )
+        if mode != "off":
+            d50 = mean_ci([_q(by[r, mode], 0.5) - _q(by[r, "off"], 0.5) for r in rounds])
+            d95 = mean_ci([_q(by[r, mode], 0.95) - _q(by[r, "off"], 0.95) for r in rounds])
+            dlate = mean_ci([_late(by[r, mode]) - _late(by[r, "off"]) for r in rounds])
+            dcpu = mean_ci([_cpu([by[r, mode]]) - _cpu([by[r, "off"]]) for r in rounds])
+            line += (
+                f"\n  {'':<12} paired vs off: p50 {_signed(d50)}  p95 {_signed(d95)}"
+                f"\n  {'':<12}                loop lateness {_signed(dlate, 'µs', 0)}"
+                f"  CPU {_signed(dcpu)}/request"
+            )
+        print(line)
+    print(f"  shadow queue: {result['shadow']}")
 
 
-def diff_ci(a: np.ndarray, b: np.ndarray, q: float) -> tuple[float, float, float]:
-    def stat(x: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
-        return np.quantile(x, q, axis=axis) - np.quantile(y, q, axis=axis)
-
-    result = bootstrap(
-        (a, b), stat, n_resamples=2000, method="percentile", random_state=1, vectorized=True
-    )
-    return float(stat(a, b, 0)), result.confidence_interval.low, result.confidence_interval.high
+def _q(block: dict[str, Any], q: float) -> float:
+    return float(np.quantile(block["latencies"], q))
 
 
-def set_mode(client: httpx.Client, candidate: str, mirror: float | None) -> None:
-    if client.get("/api/deployments").json()["deployments"]:
-        assert client.post("/api/deployments/triage/rollback").status_code == 200
-    if mirror is not None:
-        body = {"pipeline": "triage", "version": candidate, "strategy": "shadow", "mirror": mirror}
-        assert client.post("/api/deployments", json=body).status_code == 201
-    time.sleep(0.3)  # let the server's watcher apply it (it also applies at once)
+def _late(block: dict[str, Any]) -> float:
+    return float(np.mean(block["late_us"]))
+
+
+def _cpu(blocks: list[dict[str, Any]]) -> float:
+    seconds = sum(b["server_cpu_s"] for b in blocks)
+    return seconds / sum(len(b["latencies"]) for b in blocks) * 1000
+
+
+def _signed(ci: tuple[float, float, float], unit: str = "ms", digits: int = 2) -> str:
+    value, low, high = ci
+    return f"{value:+.{digits}f} {unit} [{low:+.{digits}f}, {high:+.{digits}f}]"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=300, help="Requests per mode and round.")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--per-block", type=int, default=40, help="Requests per mode and round.")
+    parser.add_argument("--modes", default="off,100", help="off and mirror percents, in order.")
     args = parser.parse_args()
-    modes: dict[str, float | None] = {"off": None, "shadow 100%": 100.0, "shadow 20%": 20.0}
-    samples: dict[str, list[float]] = {m: [] for m in modes}
-    cpu: dict[str, float] = dict.fromkeys(modes, 0.0)
+    if "off" not in args.modes.split(",") or args.rounds < 2:
+        parser.error("--modes must include off (the baseline) and --rounds must be >= 2")
     with tempfile.TemporaryDirectory() as tmp:
         runtime, candidate = build(Path(tmp) / "home")
         try:
-            with (
-                Server(runtime) as url,
-                httpx.Client(
-                    base_url=url, headers={"authorization": f"Bearer {ADMIN}"}, timeout=30
-                ) as client,
-            ):
-                timed(client, 30)  # warm up
-                for _ in range(args.rounds):
-                    for mode, mirror in modes.items():
-                        set_mode(client, candidate, mirror)
-                        before = resource.getrusage(resource.RUSAGE_SELF)
-                        samples[mode] += timed(client, args.requests)
-                        after = resource.getrusage(resource.RUSAGE_SELF)
-                        cpu[mode] += (after.ru_utime + after.ru_stime) - (
-                            before.ru_utime + before.ru_stime
-                        )
-                        time.sleep(0.5)  # let queued shadow runs finish before the next mode
-                stats = runtime.shadow.stats.to_dict()
+            with Server(runtime) as url:
+                result = drive(url, candidate, args)
         finally:
             runtime.close()
-    report(samples, cpu, stats, args)
+    report(result, args)
     return 0
-
-
-def interval(value: float, low: float, high: float, sign: str = "") -> str:
-    return f"{value:{sign}7.2f} ms [{low:{sign}.2f}, {high:{sign}.2f}]"
-
-
-def report(
-    samples: dict[str, list[float]],
-    cpu: dict[str, float],
-    stats: dict[str, int],
-    args: argparse.Namespace,
-) -> None:
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"shadow benchmark: {args.rounds} rounds x {args.requests} sequential requests/mode")
-    print(f"load average {load} on {os.cpu_count()} CPUs")
-    base = np.array(samples["off"])
-    for mode, values in samples.items():
-        arr = np.array(values)
-        per_request = cpu[mode] / len(values) * 1000
-        print(
-            f"  {mode:<12} p50 {interval(*ci(arr, 0.5))}  p95 {interval(*ci(arr, 0.95))}"
-            f"  CPU {per_request:.2f} ms/request (server + shadow + client)"
-        )
-        if mode != "off":
-            d50 = interval(*diff_ci(arr, base, 0.5), sign="+")
-            d95 = interval(*diff_ci(arr, base, 0.95), sign="+")
-            print(f"  {'':<12} vs off: p50 {d50}  p95 {d95}")
-    print(f"  shadow queue: {stats}")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ FAULTS = (
     Fault("latency x1.15 (+ttft)", latency_factor=1.15, ttft_factor=1.15),
     Fault("latency x1.3 (+ttft)", latency_factor=1.3, ttft_factor=1.3),
     Fault("latency x1.3 only", latency_factor=1.3),
+    Fault("first token x1.15 only", ttft_factor=1.15),
+    Fault("first token x1.3 only", ttft_factor=1.3),
     Fault("guardrail 2% -> 3%", guardrail_rate=0.03),
     Fault("guardrail 2% -> 4%", guardrail_rate=0.04),
     Fault("eval score -0.02", score_shift=-0.02),

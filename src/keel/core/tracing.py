@@ -29,6 +29,8 @@ ERROR_CODE = "keel.error.code"
 DECISION = "keel.decision"
 PROMPT_TOKENS_ESTIMATE = "keel.prompt_tokens_estimate"
 ATTEMPTS = "keel.model.attempts"
+# ms from the run's start to the model's first token; set when the run streamed its model
+TTFT_MS = "keel.ttft_ms"
 
 # OpenTelemetry GenAI semantic conventions
 GEN_AI_OPERATION = "gen_ai.operation.name"

@@ -47,19 +47,26 @@ from keel.store import Store
 
 log = logging.getLogger("keel.deploy.controller")
 ACTOR = "controller"
-_ALWAYS_OBSERVED = frozenset({"latency_ms", "error", "guardrail_violation", "feedback_negative"})
+_ALWAYS_OBSERVED = frozenset(
+    {"latency_ms", "ttft_ms", "error", "guardrail_violation", "feedback_negative"}
+)
+_WHEN_PRESENT = frozenset({"ttft_ms"})  # judged when streamed requests recorded it
 _EVENT = {"advance": "advanced", "hold": "held", "promote": "promoted", "rollback": "rolled_back"}
 
 
 def judge_policy(deployment: Deployment, min_samples: int) -> JudgePolicy:
     """The default judge, limited to what a deployment's traffic can show: time to first
-    token is not observed (pipelines answer whole), thumbs feedback counts only when users
-    give it (no data there never fails a check), and paired eval scores exist only when an
-    evaluator scores mirrored requests."""
+    token exists only for streamed requests and thumbs feedback only when users give it
+    (neither is required: no data there never fails a check, data there is judged), and
+    paired eval scores exist only when an evaluator scores mirrored requests."""
     observed = set(_ALWAYS_OBSERVED) | ({"eval_score"} if deployment.evaluator else set())
     base = default_policy()
     metrics = tuple(
-        dataclasses.replace(m, min_samples=min_samples) for m in base.metrics if m.name in observed
+        dataclasses.replace(
+            m, min_samples=min_samples, required=m.required and m.name not in _WHEN_PRESENT
+        )
+        for m in base.metrics
+        if m.name in observed
     )
     return dataclasses.replace(base, metrics=metrics)
 

@@ -3,8 +3,9 @@
 Pure aggregation (the store reads the rows): latency of successful requests, error and
 guardrail counts as proportions, the share of thumbs-down among thumbs given on each arm's
 answers (when users give any), and paired eval-score differences (candidate - stable) on
-mirrored inputs both versions answered. Time to first token is not observed: pipeline runs
-answer whole, so the judge's ``ttft_ms`` metric has no data here.
+mirrored inputs both versions answered. Time to first token is observed on requests that
+streamed (a streamed chat request routed by the deployment reads its model as a stream);
+an arm without streamed requests has no ``ttft_ms`` data, which never fails a check.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from keel.store.deployments import Outcome, Pair
 @dataclass(slots=True)
 class ArmSample:
     latency_ms: list[float] = field(default_factory=list)
+    ttft_ms: list[float] = field(default_factory=list)
     errors: int = 0
     guardrail: int = 0
     total: int = 0
@@ -32,9 +34,12 @@ class ArmSample:
         self.thumbs_down += outcome.thumbs_down
         if not outcome.error:
             self.latency_ms.append(outcome.latency_ms)
+            if outcome.ttft_ms is not None:
+                self.ttft_ms.append(outcome.ttft_ms)
 
     def continuous(self) -> dict[str, list[float]]:
-        return {"latency_ms": list(self.latency_ms)}
+        found = {"latency_ms": list(self.latency_ms)}
+        return found | ({"ttft_ms": list(self.ttft_ms)} if self.ttft_ms else {})
 
     def events(self) -> dict[str, tuple[int, int]]:
         return {
@@ -44,14 +49,15 @@ class ArmSample:
         }
 
     def summary(self) -> dict[str, float | int]:
-        ordered = sorted(self.latency_ms)
         return {
             "requests": self.total,
             "errors": self.errors,
             "guardrail_violations": self.guardrail,
             "thumbs": self.thumbs,
             "thumbs_down": self.thumbs_down,
-            "latency_p50_ms": round(ordered[len(ordered) // 2], 3) if ordered else 0.0,
+            "latency_p50_ms": _median(self.latency_ms),
+            "streamed": len(self.ttft_ms),
+            "ttft_p50_ms": _median(self.ttft_ms),
         }
 
 
@@ -80,3 +86,8 @@ def gather(outcomes: Iterable[Outcome], pairs: Iterable[Pair], *, shadow: bool) 
         if p.candidate_score is not None and p.baseline_score is not None
     ]
     return Observed(baseline, candidate, differences)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return round(ordered[len(ordered) // 2], 3) if ordered else 0.0

@@ -61,5 +61,6 @@ def _mirror(
             error,
             caller=context.caller,
             groups=context.groups,
+            stream=context.stream,
         )
     )

@@ -6,6 +6,12 @@ slow candidate can never delay or fail a primary answer. Workers run the candida
 own trace (role ``shadow``, the same ``keel.deploy.pair_id`` as the primary trace), score
 both answers with the deployment's evaluator when it has one, and store the pair. The
 shadow's output is never returned to anyone.
+
+The shadow shares the event loop with the requests it mirrors, so it runs at lower
+priority: a worker starts a run, and scores it, only when :meth:`Foreground.turn` says no
+foreground request is ready to run (see :mod:`keel.deploy.foreground`); the run's own
+steps are short and each ends at an ``await``. Pairs are written in batches by one task
+every ``FLUSH_S``, not one transaction per request.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from keel.core.dataset import DatasetItem
 from keel.core.errors import KeelError
+from keel.deploy.foreground import Foreground
 from keel.deploy.model import Deployment
 from keel.deploy.router import DEPLOYMENT_ID, PAIR_ID, ROLE, STRATEGY
 from keel.pipeline.steps import RunContext
@@ -34,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("keel.deploy.shadow")
 EvaluatorFactory = Callable[[str], "Evaluator"]
+FLUSH_S = 0.2  # how often finished pairs are written, in one transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,7 @@ class MirrorJob:
     baseline_error: str | None = None
     caller: str | None = None
     groups: tuple[str, ...] = ()
+    stream: bool = False  # the primary streamed: so does the shadow (its first token is timed)
 
 
 @dataclass(slots=True)
@@ -53,6 +62,8 @@ class MirrorStats:
     dropped: int = 0
     completed: int = 0
     failed: int = 0
+    pending_pairs: int = 0  # finished runs whose pair is not written yet
+    forced_turns: int = 0  # steps run without an idle moment (see Foreground.turn)
     by_deployment: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, int]:
@@ -61,6 +72,8 @@ class MirrorStats:
             "dropped": self.dropped,
             "completed": self.completed,
             "failed": self.failed,
+            "pending_pairs": self.pending_pairs,
+            "forced_turns": self.forced_turns,
         }
 
 
@@ -74,6 +87,7 @@ class ShadowMirror:
         queue_size: int,
         workers: int,
         evaluators: EvaluatorFactory | None = None,
+        foreground: Foreground | None = None,
     ) -> None:
         self._runner = runner
         self._catalog = catalog
@@ -83,6 +97,8 @@ class ShadowMirror:
         self._evaluators = evaluators
         self._built: dict[str, Evaluator] = {}
         self._queue: asyncio.Queue[MirrorJob] | None = None
+        self._pairs: list[Pair] = []
+        self.foreground = foreground or Foreground()
         self.stats = MirrorStats()
 
     def submit(self, job: MirrorJob) -> bool:
@@ -102,6 +118,7 @@ class ShadowMirror:
     async def running(self) -> AsyncIterator[None]:
         self._queue = asyncio.Queue(self._size)
         tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
+        tasks.append(asyncio.create_task(self._flush_every()))
         try:
             yield
         finally:
@@ -111,11 +128,13 @@ class ShadowMirror:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await self._flush()
 
     async def drain(self) -> None:
-        """Wait until every queued job has finished (tests and benchmarks)."""
+        """Wait until every queued job has finished and its pair is stored (tests, benches)."""
         if self._queue is not None:
             await self._queue.join()
+        await self._flush()
 
     async def _work(self) -> None:
         queue = self._queue
@@ -123,20 +142,46 @@ class ShadowMirror:
         while True:
             job = await queue.get()
             try:
-                await self._run(job)
-                self.stats.completed += 1
+                await self._turn()
+                pair = await self._run(job)  # (self._pairs is swapped by every flush)
+                self._pairs.append(pair)
+                self.stats.pending_pairs = len(self._pairs)
             except Exception:
                 self.stats.failed += 1
                 log.exception("shadow run for deployment %s failed", job.deployment.id)
             finally:
                 queue.task_done()
 
-    async def _run(self, job: MirrorJob) -> None:
+    async def _turn(self) -> None:
+        await self.foreground.turn()
+        self.stats.forced_turns = self.foreground.forced
+
+    async def _flush_every(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            if self._pairs:
+                await self._turn()
+                await self._flush()
+
+    async def _flush(self) -> None:
+        batch, self._pairs = self._pairs, []
+        if not batch:
+            return
+        try:
+            await asyncio.to_thread(self._store.deployments.add_pairs, batch)
+            self.stats.completed += len(batch)
+        except Exception:
+            self.stats.failed += len(batch)
+            log.exception("storing %d shadowed pairs failed", len(batch))
+        self.stats.pending_pairs = len(self._pairs)
+
+    async def _run(self, job: MirrorJob) -> Pair:
         deployment = job.deployment
         compiled = self._catalog.compiled(deployment.pipeline, deployment.candidate)
         context = RunContext(
             caller=job.caller,
             groups=job.groups,
+            stream=job.stream,
             attributes={
                 DEPLOYMENT_ID: deployment.id,
                 ROLE: "shadow",
@@ -152,19 +197,25 @@ class ShadowMirror:
         except KeelError as exc:
             error = exc.code
         latency = (time.perf_counter() - started) * 1000
-        pair = Pair(
+        scores: tuple[float | None, float | None] = (None, None)
+        if deployment.evaluator and self._evaluators is not None:
+            await self._turn()
+            scores = (
+                await self._score(deployment, job.input, job.baseline),
+                await self._score(deployment, job.input, shadow),
+            )
+        return Pair(
             deployment_id=deployment.id,
             pair_id=job.pair_id,
             at=datetime.now(UTC),
             baseline_trace_id=job.baseline.trace_id if job.baseline else None,
             candidate_trace_id=shadow.trace_id if shadow else None,
-            baseline_score=await self._score(deployment, job.input, job.baseline),
-            candidate_score=await self._score(deployment, job.input, shadow),
+            baseline_score=scores[0],
+            candidate_score=scores[1],
             baseline_latency_ms=job.baseline.latency_ms if job.baseline else None,
             candidate_latency_ms=shadow.latency_ms if shadow else latency,
             candidate_error=error,
         )
-        await asyncio.to_thread(self._store.deployments.add_pairs, [pair])
 
     async def _score(
         self, deployment: Deployment, data: Any, result: RunResult | None

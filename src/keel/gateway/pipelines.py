@@ -73,6 +73,9 @@ async def pipeline_chat(
         caller=ctx.caller,
         label=ref.label,
         groups=ctx.groups,
+        # A streamed request a deployment routed reads its model as a stream, so each arm's
+        # time to first token is recorded and judged.
+        stream=call.stream and routed.deployment is not None,
     )
     data = pipeline_input(call)
     result = await run_routed(runtime, routed, data, context)

@@ -1,8 +1,8 @@
 """Streams and finished answers, each turned into the other.
 
-* :class:`StreamAssembler` collects a relayed stream into the ``ChatResponse`` it amounts to,
-  so a completed stream can be cached like a plain answer. Streams it cannot rebuild exactly
-  (several choices, log probabilities) are left uncached.
+* :class:`~keel.core.assembly.StreamAssembler` collects a relayed stream into the
+  ``ChatResponse`` it amounts to, so a completed stream can be cached like a plain answer.
+  Streams it cannot rebuild exactly (several choices, log probabilities) are left uncached.
 * :func:`replay` sends a finished ``chat.completion`` (a cache hit, or a pipeline's answer)
   as Server-Sent Events: the role, the content, the tool calls, the finish reason, usage
   when the client asked for it, then ``[DONE]``.
@@ -15,62 +15,19 @@ from typing import Any
 
 import orjson
 
-from keel.core.messages import ChatChunk, ChatResponse, ToolCall, ToolCallDelta
+from keel.core.assembly import StreamAssembler
+from keel.core.messages import ChatChunk, ToolCallDelta
 from keel.core.sse import SSEEvent
 from keel.core.usage import Usage
 from keel.gateway import wire
+
+__all__ = ["DONE", "StreamAssembler", "event", "replay"]
 
 DONE = b"data: [DONE]\n\n"
 
 
 def event(data: dict[str, Any]) -> bytes:
     return SSEEvent(orjson.dumps(data).decode()).encode()
-
-
-class StreamAssembler:
-    __slots__ = ("_calls", "_fingerprint", "_finish", "_model", "_text", "cachable")
-
-    def __init__(self) -> None:
-        self._text: list[str] = []
-        self._calls: dict[int, list[str | None]] = {}  # index -> [id, name, arguments]
-        self._finish: str | None = None
-        self._fingerprint: str | None = None
-        self._model: str | None = None
-        self.cachable = True
-
-    def add(self, chunk: ChatChunk) -> None:
-        if chunk.index != 0 or chunk.logprobs is not None:
-            self.cachable = False
-        self._text.append(chunk.delta)
-        for delta in chunk.tool_calls:
-            self._add_call(delta)
-        self._finish = chunk.finish_reason or self._finish
-        self._fingerprint = chunk.system_fingerprint or self._fingerprint
-        self._model = chunk.model or self._model
-
-    def _add_call(self, delta: ToolCallDelta) -> None:
-        found = self._calls.setdefault(delta.index, [None, None, ""])
-        found[0] = delta.id or found[0]
-        found[1] = delta.name or found[1]
-        found[2] = (found[2] or "") + delta.arguments
-
-    @property
-    def text(self) -> str:
-        return "".join(self._text)
-
-    def response(self, usage: Usage) -> ChatResponse:
-        calls = tuple(
-            ToolCall(call_id or "", name or "", arguments or "{}")
-            for call_id, name, arguments in (self._calls[i] for i in sorted(self._calls))
-        )
-        return ChatResponse(
-            self.text,
-            self._finish or "stop",
-            usage,
-            model=self._model,
-            system_fingerprint=self._fingerprint,
-            tool_calls=calls,
-        )
 
 
 async def replay(body: dict[str, Any], include_usage: bool) -> AsyncIterator[bytes]:

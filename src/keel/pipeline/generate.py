@@ -1,8 +1,14 @@
-"""The model layer: model-specific preprocessing, then the call, with timeout and fallbacks."""
+"""The model layer: model-specific preprocessing, then the call, with timeout and fallbacks.
+
+A run asked to stream (a streamed request, see ``RunContext.stream``) reads the model's
+answer as a stream and collects it whole, noting when the first token arrived; everything
+after the model layer still sees the whole answer.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -10,8 +16,10 @@ from typing import Any, Protocol
 from opentelemetry.trace import Span
 
 from keel.core import tracing as attr
+from keel.core.assembly import StreamAssembler
 from keel.core.errors import InvalidInputError, KeelError, ProviderError, ProviderTimeout
 from keel.core.messages import ChatRequest, ChatResponse, GenerationParams, Message, ModelRef
+from keel.core.usage import Usage
 from keel.providers.base import ChatModel
 
 
@@ -22,11 +30,18 @@ class ModelSource(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class _Answer:
+    response: ChatResponse
+    first_token_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Generation:
     model_id: str
     response: ChatResponse
     cost_usd: Decimal
     prompt_tokens_estimate: int
+    first_token_at: float | None = None  # time.perf_counter() of the first token (streamed)
 
 
 def _request_attributes(span: Span, ref: ModelRef, params: GenerationParams) -> None:
@@ -76,12 +91,26 @@ def _fit_context(model: ChatModel, messages: tuple[Message, ...], params: Genera
     return estimate
 
 
-async def _attempt(model: ChatModel, request: ChatRequest, timeout_s: float | None) -> ChatResponse:
+async def _call(model: ChatModel, request: ChatRequest, stream: bool) -> _Answer:
+    if not stream:
+        return _Answer(await model.complete(request), None)
+    assembler, first_at, usage = StreamAssembler(), None, None
+    async for chunk in model.stream(request):
+        if first_at is None and (chunk.delta or chunk.tool_calls):
+            first_at = time.perf_counter()
+        assembler.add(chunk)
+        usage = chunk.usage or usage
+    return _Answer(assembler.response(usage or Usage()), first_at)
+
+
+async def _attempt(
+    model: ChatModel, request: ChatRequest, timeout_s: float | None, stream: bool
+) -> _Answer:
     if timeout_s is None:
-        return await model.complete(request)
+        return await _call(model, request, stream)
     try:
         async with asyncio.timeout(timeout_s):
-            return await model.complete(request)
+            return await _call(model, request, stream)
     except TimeoutError as exc:
         raise ProviderTimeout(
             f"{model.ref} did not answer within {timeout_s:g} s (the pipeline's timeout_s)",
@@ -99,8 +128,10 @@ async def generate(
     *,
     timeout_s: float | None = None,
     extra: dict[str, Any] | None = None,
+    stream: bool = False,
 ) -> Generation:
-    """Call the first model of ``chain`` that answers; each failure is an event on the span."""
+    """Call the first model of ``chain`` that answers; each failure is an event on the span.
+    With ``stream`` the answer is read as a stream and its first token timed."""
     failures: list[KeelError] = []
     for position, model_id in enumerate(chain):
         model = models.model(model_id)
@@ -111,7 +142,7 @@ async def generate(
             params = replace(params, response_format=None)
         request = ChatRequest(model.ref.name, messages, params, extra or {})
         try:
-            response = await _attempt(model, request, timeout_s)
+            answer = await _attempt(model, request, timeout_s, stream)
         except ProviderError as exc:
             failures.append(exc)
             span.add_event("model_attempt_failed", {"model": model_id, "code": exc.code})
@@ -119,7 +150,10 @@ async def generate(
         span.set_attribute(attr.ATTEMPTS, position + 1)
         if position > 0:
             span.set_attribute(attr.GEN_AI_REQUEST_MODEL, str(model.ref))
-        generation = Generation(model_id, response, model.profile.cost(response.usage), estimate)
+        response = answer.response
+        generation = Generation(
+            model_id, response, model.profile.cost(response.usage), estimate, answer.first_token_at
+        )
         _response_attributes(span, generation)
         return generation
     span.set_attribute(attr.ATTEMPTS, len(chain))

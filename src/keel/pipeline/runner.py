@@ -60,6 +60,7 @@ class RunResult:
     review_id: str | None = None  # set when the answer is held for human review
     citations: tuple[dict[str, Any], ...] = ()  # passages retrieval put into the prompt
     retrieval: dict[str, Any] | None = None  # collection and index version searched
+    ttft_ms: float | None = None  # run start to the model's first token, when it streamed
 
     def to_dict(self) -> dict[str, Any]:
         body = self._body()
@@ -138,8 +139,12 @@ class Runner:
         correlation_id = known_id or trace_id
         root.set_attribute(attr.CORRELATION_ID, correlation_id)
         state = RunState(compiled, data, context, spans=self._spans_for(compiled))
+        ttft_ms = None
         try:
             await self._layers(state, ctx)
+            if state.first_token_at is not None:
+                ttft_ms = (state.first_token_at - started) * 1000
+                root.set_attribute(attr.TTFT_MS, round(ttft_ms, 3))
         except BaseException as exc:
             (state.spans or self._spans).failed(root, exc)
             if isinstance(exc, KeelError):
@@ -167,6 +172,7 @@ class Runner:
             review_id=state.attributes.get(HELD_FOR_REVIEW),
             citations=tuple(state.attributes.get("citations", ())),
             retrieval=state.attributes.get("retrieval"),
+            ttft_ms=ttft_ms,
         )
 
     @staticmethod
@@ -239,9 +245,11 @@ class Runner:
                 state.compiled.params,
                 timeout_s=model_spec.timeout_s,
                 extra=dict(model_spec.options),
+                stream=state.context.stream,
             )
             spans.payload(span, attr.OUTPUT, generation.response.text)
         state.response = generation.response
         state.model_id = generation.model_id
+        state.first_token_at = generation.first_token_at
         state.usage = state.usage + generation.response.usage
         state.cost_usd += generation.cost_usd

@@ -30,6 +30,7 @@ class RunContext:
     label: str | None = None
     groups: tuple[str, ...] = ()  # the caller's access groups: what retrieval may show it
     attributes: Mapping[str, Any] = field(default_factory=dict)  # extra root span attributes
+    stream: bool = False  # a streamed request: read the model as a stream, time its first token
 
 
 # A stage that holds the answer for human review puts the review id here (RunState.attributes).
@@ -51,6 +52,7 @@ class RunState:
     decision: Decision | None = None
     usage: Usage = field(default_factory=Usage)
     cost_usd: Decimal = Decimal(0)
+    first_token_at: float | None = None  # time.perf_counter() of the model's first token
     attributes: dict[str, Any] = field(default_factory=dict)
     spans: SpanFactory | None = None  # for stages that open child spans of their own
     parent: Context | None = None  # the running stage's span, as a parent context

@@ -50,9 +50,25 @@ class KeelApp(FastAPI):
     """The FastAPI app, with the chat completions route answered before its middleware."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        # Counted until the response is sent: background work (the shadow mirror) steps
+        # aside while a request is ready to run (keel.deploy.foreground).
+        runtime = self.state.runtime
+        if runtime is None:  # before the lifespan started: nothing runs in the background
+            await self._serve(scope, receive, send)
+            return
+        foreground = runtime.shadow.foreground
+        foreground.begin()
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            foreground.end()
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         served = (
-            scope["type"] == "http"
-            and scope["path"] == PATH
+            scope["path"] == PATH
             and scope["method"] == "POST"
             and await _serve_chat(self, scope, receive, send)
         )

@@ -36,6 +36,7 @@ PRODUCTION = "production"
 DEPLOYMENT_ATTR = "keel.deploy.id"
 ROLE_ATTR = "keel.deploy.role"
 FIRED_ATTR = "keel.guardrail.fired"
+TTFT_ATTR = "keel.ttft_ms"  # set on streamed runs (keel.core.tracing.TTFT_MS)
 _CHUNK = 500
 # Postgres NOTIFY channel: every committed change wakes the replicas listening on it.
 NOTIFY_CHANNEL = "keel_deployments"
@@ -96,6 +97,7 @@ class Outcome:
     guardrail: bool  # blocked, or any guardrail rule fired
     thumbs: int = 0  # thumbs feedback given on the request's answer
     thumbs_down: int = 0
+    ttft_ms: float | None = None  # time to first token, when the request streamed
 
 
 def _config(d: Deployment) -> dict[str, Any]:
@@ -333,9 +335,14 @@ def _outcomes(conn: Connection, deployment: Deployment, since_ns: int) -> builti
             guardrail=r.trace_id in fired or r.error_code == "guardrail_blocked",
             thumbs=len(thumbs.get(r.trace_id, ())),
             thumbs_down=thumbs.get(r.trace_id, []).count("down"),
+            ttft_ms=_number(r.attributes.get(TTFT_ATTR)),
         )
         for r in mine
     ]
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _thumbs(conn: Connection, ids: builtins.list[str]) -> dict[str, builtins.list[str]]:

@@ -22,6 +22,7 @@ def test_identical_candidates_are_promoted() -> None:
     [
         Fault("errors", error_rate=0.04),
         Fault("slower", latency_factor=1.3, ttft_factor=1.3),
+        Fault("slower first token", ttft_factor=1.3),
         Fault("guardrail", guardrail_rate=0.05),
         Fault("paired score", score_shift=-0.05),
     ],

@@ -1,12 +1,12 @@
 """A real server on an ephemeral port whose pipeline ``triage`` has two versions, each on
 its own function model: ``stable`` (labelled production) and ``candidate``. Tests change the
-models' behaviour (errors, latency, answers) through ``Behaviour``."""
+models' behaviour (errors, latency, first token, answers) through ``Behaviour``."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from keel.core.errors import ProviderHTTPError
-from keel.core.messages import GenerationParams, Message
-from keel.providers.testing import TestingProvider
+from keel.core.messages import ChatChunk, ChatRequest, GenerationParams, Message, ModelRef
+from keel.core.usage import Usage
+from keel.providers.testing import FunctionModel, TestingProvider
 from keel.runtime import Runtime
 from tests.deploy.conftest import spec
 from tests.server.conftest import ADMIN_KEY, LiveServer, client, server_settings
@@ -33,6 +34,7 @@ class Behaviour:
     leak_rate: float = 0.0  # how often the answer carries an e-mail address (a PII flag)
     latency_s: float = 0.0
     jitter_s: float = 0.0
+    first_token_s: float = 0.0  # streamed: the first word's delay (then the rest by latency_s)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     calls: int = 0
 
@@ -41,11 +43,37 @@ class Behaviour:
         delay = self.latency_s + self.rng.random() * self.jitter_s
         if delay:
             await asyncio.sleep(delay)
+        return self._text()
+
+    def _text(self) -> str:
         if self.rng.random() < self.error_rate:
             raise ProviderHTTPError("scripted failure", upstream_status=500)
         if self.rng.random() < self.leak_rate:
             return self.answer + ", write to jane.doe@example.com"
         return self.answer
+
+    async def stream(self) -> AsyncIterator[ChatChunk]:
+        self.calls += 1
+        total = self.latency_s + self.rng.random() * self.jitter_s
+        first = self.first_token_s + self.rng.random() * self.jitter_s
+        await asyncio.sleep(first)
+        head, _, tail = self._text().partition(" ")
+        yield ChatChunk(head)
+        await asyncio.sleep(max(0.0, total - first))
+        yield ChatChunk(" " + tail if tail else "")
+        yield ChatChunk(finish_reason="stop", usage=Usage(5, 3))
+
+
+class ArmModel(FunctionModel):
+    """An arm's model: answers whole after ``latency_s``, or streams per ``first_token_s``."""
+
+    def __init__(self, name: str, behaviour: Behaviour) -> None:
+        super().__init__(behaviour, ref=ModelRef("testing", name))
+        self.behaviour = behaviour
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        async for chunk in self.behaviour.stream():
+            yield chunk
 
 
 @dataclass
@@ -67,7 +95,7 @@ def build_runtime(home: Path, guardrails: dict[str, object] | None = None) -> De
     assert isinstance(provider, TestingProvider)
     arms = {"stable": Behaviour("stable says hi"), "candidate": Behaviour("candidate says hi")}
     for name, behaviour in arms.items():
-        provider.function(name, behaviour)
+        provider.add(name, ArmModel(name, behaviour))
     stable = runtime.catalog.push(spec("testing:stable", "v1", guardrails)).version
     candidate = runtime.catalog.push(spec("testing:candidate", "v2", guardrails)).version
     runtime.catalog.set_label("triage", "production", stable)

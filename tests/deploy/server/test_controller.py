@@ -129,9 +129,12 @@ def test_report_serves_the_current_judgement(client: httpx.Client, deployed: Dep
     assert (
         report["observed"]["stable"]["requests"] + report["observed"]["candidate"]["requests"] == 20
     )
-    assert {m["name"] for m in report["judgement"]["metrics"]} == {
-        "latency_ms", "error", "guardrail_violation", "feedback_negative",
+    metrics = {m["name"]: m for m in report["judgement"]["metrics"]}
+    assert set(metrics) == {
+        "latency_ms", "ttft_ms", "error", "guardrail_violation", "feedback_negative",
     }  # fmt: skip
+    # nothing streamed: no time to first token, which is not required
+    assert metrics["ttft_ms"]["outcome"] == "nodata" and not metrics["ttft_ms"]["required"]
 
 
 def test_more_thumbs_down_roll_back(client: httpx.Client, deployed: Deployed) -> None:

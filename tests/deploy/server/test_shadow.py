@@ -4,6 +4,7 @@ requests run the candidate off the hot path and are stored as scored, linked pai
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -96,3 +97,38 @@ async def test_a_full_queue_drops_and_counts(deployed: Deployed) -> None:
         assert mirror.stats.dropped == 8
         await mirror.drain()
     assert mirror.stats.completed == 2
+
+
+@pytest.mark.anyio
+async def test_every_run_is_stored_while_batches_are_written(deployed: Deployed) -> None:
+    """Runs finish while earlier pairs are being written; none is lost or stored twice."""
+    runtime = deployed.runtime
+    mirror = ShadowMirror(runtime.runner, runtime.catalog, runtime.store, queue_size=100, workers=4)
+    deployment = DeploymentService(runtime.store).start(
+        "triage", deployed.candidate, {"strategy": "shadow", "mirror": 100.0}, "t"
+    )
+    deployed.arms["candidate"].latency_s = 0.02
+    deployed.arms["candidate"].jitter_s = 0.06
+    async with mirror.running():
+        for i in range(60):
+            assert mirror.submit(MirrorJob(deployment, f"p{i}", {"text": f"x{i}"}, None))
+        await mirror.drain()
+        assert mirror.stats.completed == 60 and mirror.stats.pending_pairs == 0
+    pairs = runtime.store.deployments.pairs(deployment.id)
+    assert sorted(p.pair_id for p in pairs) == sorted(f"p{i}" for i in range(60))
+
+
+def test_the_server_counts_requests_until_answered(
+    client: httpx.Client, deployed: Deployed
+) -> None:
+    """What the shadow mirror steps aside for: requests in flight on this replica."""
+    foreground = deployed.runtime.shadow.foreground
+    deployed.arms["stable"].latency_s = 0.3
+    seen: list[int] = []
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(invoke, client)
+        time.sleep(0.15)
+        seen.append(foreground.active)
+        assert answer.result().status_code == 200
+    seen.append(foreground.active)
+    assert seen == [1, 0]

@@ -1,0 +1,123 @@
+"""The load client of ``bench/deploy_shadow.py``, run as its own process.
+
+It drives the server it is given in paired rounds: each round runs one block of sequential
+invoke requests per mode (``off``: a deployment that mirrors nothing; a number: a shadow
+deployment mirroring that percent), in an order that rotates from round to round, so slow
+drifts of a shared machine hit every mode alike. Before each block the mode is set through
+the deployments API; after it the client waits until the shadow queue has finished every
+mirrored run, so the server CPU read from ``/proc/PID/stat`` around the block includes the
+shadow's work.
+
+Prints one JSON object: per block its round, mode, latencies (ms), how late the loop
+resumed the stable model (µs), server CPU seconds and the load average when it ended; and
+the server's final shadow counters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+import httpx
+import orjson
+
+PIPELINE = "triage"
+
+
+def server_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (Linux)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def set_mode(client: httpx.Client, candidate: str, mode: str) -> None:
+    """``off`` is a blue-green deployment with its candidate idle: requests take the same
+    routed path as under a shadow deployment, and nothing is mirrored."""
+    if client.get("/api/deployments").json()["deployments"]:
+        response = client.post(f"/api/deployments/{PIPELINE}/rollback")
+        assert response.status_code == 200, response.text
+    body: dict[str, object] = {"pipeline": PIPELINE, "version": candidate}
+    if mode == "off":
+        body["strategy"] = "blue-green"
+    else:
+        body |= {"strategy": "shadow", "mirror": float(mode)}
+    response = client.post("/api/deployments", json=body)
+    assert response.status_code == 201, response.text
+
+
+def shadow_counters(client: httpx.Client) -> dict[str, int]:
+    counters: dict[str, int] = client.get(f"/api/deployments/{PIPELINE}/routing").json()["shadow"]
+    return counters
+
+
+def drain(client: httpx.Client) -> None:
+    """Wait until every mirrored request was run, failed or dropped."""
+    for _ in range(2000):
+        c = shadow_counters(client)
+        if c["completed"] + c["failed"] + c["dropped"] >= c["submitted"]:
+            return
+        time.sleep(0.01)
+    raise RuntimeError(f"the shadow queue did not drain: {c}")
+
+
+def block(client: httpx.Client, n: int, tag: str) -> tuple[list[float], list[float]]:
+    """Latencies (ms) and the stable model's loop lateness (µs, the answer's last word)."""
+    latencies, late = [], []
+    for i in range(n):
+        body = {"input": {"text": f"{tag} question {i}"}}
+        started = time.perf_counter()
+        response = client.post(f"/v1/pipelines/{PIPELINE}/invoke", json=body)
+        latencies.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, response.text
+        late.append(float(response.json()["text"].rsplit(" ", 1)[1]))
+    return latencies, late
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    modes = args.modes.split(",")
+    headers = {"authorization": f"Bearer {args.key}"}
+    blocks = []
+    with httpx.Client(base_url=args.url, headers=headers, timeout=30) as client:
+        set_mode(client, args.candidate, "off")
+        block(client, 40, "warm-up")
+        for r in range(args.rounds):
+            shift = r % len(modes)
+            for mode in modes[shift:] + modes[:shift]:
+                set_mode(client, args.candidate, mode)
+                time.sleep(0.05)  # let the watcher's own refresh settle before timing
+                cpu = server_cpu(args.server_pid)
+                latencies, late = block(client, args.per_block, f"r{r}")
+                drain(client)
+                used = server_cpu(args.server_pid) - cpu
+                blocks.append(
+                    {
+                        "round": r,
+                        "mode": mode,
+                        "latencies": latencies,
+                        "late_us": late,
+                        "server_cpu_s": used,
+                        "load": os.getloadavg()[0],
+                    }
+                )
+        return {"blocks": blocks, "shadow": shadow_counters(client)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--server-pid", type=int, required=True)
+    parser.add_argument("--candidate", required=True)
+    parser.add_argument("--modes", default="off,100")
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--per-block", type=int, default=40)
+    sys.stdout.buffer.write(orjson.dumps(run(parser.parse_args())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
