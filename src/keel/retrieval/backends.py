@@ -17,7 +17,7 @@ their candidates among those only.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -33,11 +33,11 @@ Row = tuple[int, int, int, str]  # chunk id, acl id, added version, text for the
 @dataclass(frozen=True, slots=True)
 class Restriction:
     """The chunks a metadata filter admits: a ``SELECT`` of their ids with its parameters,
-    and (for the in-process cache) the ids themselves, ascending."""
+    and the filter itself (the in-process cache evaluates it on its own columns)."""
 
     sql: str
     params: tuple[Any, ...]
-    ids: np.ndarray | None = None
+    filters: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Backend(Protocol):
@@ -75,6 +75,11 @@ class Backend(Protocol):
 
     def vectors(self, conn: Connection, cid: int, ids: Sequence[int]) -> dict[int, np.ndarray]: ...
 
+    def warm(self, cid: int) -> None:
+        """Prepare collection ``cid`` for queries (off the request path, after an ingest)."""
+
+    def close(self) -> None: ...
+
 
 def _marks(values: Sequence[Any], mark: str) -> str:
     return ",".join([mark] * len(values))
@@ -82,7 +87,15 @@ def _marks(values: Sequence[Any], mark: str) -> str:
 
 class SQLiteBackend:
     def __init__(self, cache: VectorCache | None = None) -> None:
-        self._cache = cache
+        self.cache = cache
+
+    def warm(self, cid: int) -> None:
+        if self.cache is not None:
+            self.cache.warm(cid).result()
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
 
     def create_tables(self, conn: Connection, cid: int, dim: int) -> None:
         # Vectors are unit length, so L2 ranks exactly as cosine does, and sqlite-vec's L2
@@ -131,14 +144,7 @@ class SQLiteBackend:
 
     def restrict(self, conn: Connection, cid: int, filters: Mapping[str, Any]) -> Restriction:
         sql, params = chunk_ids_query("sqlite", cid, filters)
-        ids = None
-        if self._cache is not None:
-            listed = conn.exec_driver_sql(
-                f"SELECT group_concat(id) FROM ({sql} ORDER BY c.id)",
-                tuple(params),
-            ).scalar()
-            ids = np.array(listed.split(",") if listed else [], dtype=np.int64)
-        return Restriction(sql, tuple(params), ids)
+        return Restriction(sql, tuple(params), dict(filters))
 
     def knn(
         self,
@@ -150,8 +156,10 @@ class SQLiteBackend:
         v: int,
         only: Restriction | None = None,
     ) -> list[tuple[int, float]]:
-        if self._cache is not None:
-            return self._cache.knn(conn, cid, vector, k, acl, v, only.ids if only else None)
+        if self.cache is not None:
+            found = self.cache.knn(conn, cid, vector, k, acl, v, only.filters if only else None)
+            if found is not None:
+                return found
         blob = np.asarray(vector, dtype=np.float32).tobytes()
         scope = f"acl_id IN ({_marks(acl, '?')}) AND added <= ? AND removed > ?"
         if only is None:
@@ -179,8 +187,8 @@ class SQLiteBackend:
         v: int,
         only: Restriction | None = None,
     ) -> list[tuple[int, float]]:
-        if self._cache is not None:
-            found = self._cache.keyword(conn, cid, terms, k, acl, v, only.ids if only else None)
+        if self.cache is not None:
+            found = self.cache.keyword(conn, cid, terms, k, acl, v, only.filters if only else None)
             if found is not None:
                 return found
         query = " OR ".join(f'"{term}"' for term in terms)
@@ -224,6 +232,12 @@ class HnswParams:
 class PostgresBackend:
     def __init__(self, hnsw: HnswParams | None = None) -> None:
         self.hnsw = hnsw or HnswParams()
+
+    def warm(self, cid: int) -> None:
+        """Nothing to prepare: Postgres answers from its own indexes."""
+
+    def close(self) -> None:
+        """Nothing held beyond the engine, which the index disposes of."""
 
     def create_tables(self, conn: Connection, cid: int, dim: int) -> None:
         conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS vector")

@@ -57,7 +57,7 @@ def open_engine(
             connect_args={"check_same_thread": False},
         )
         sa.event.listen(engine, "connect", _on_connect)
-        return engine, SQLiteBackend(VectorCache() if vector_cache else None), locks
+        return engine, SQLiteBackend(VectorCache(engine.connect) if vector_cache else None), locks
     if backend == "postgresql":
         engine = sa.create_engine(
             parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True, pool_size=5

@@ -113,7 +113,13 @@ class RetrievalIndex:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        self.backend.close()
         self.engine.dispose()
+
+    def warm(self, name: str) -> None:
+        """Prepare collection ``name`` for queries now rather than at its first query (the
+        SQLite cache's snapshot); blocks until done."""
+        self.backend.warm(self.collection(name).id)
 
     def acquire_writer(self, name: str) -> Held:
         """Hold collection ``name``'s writer lock (see ``locking``); release it when done."""

@@ -102,11 +102,14 @@ class Ingestor:
         embedder: Embedder,
         chunker: Chunker,
         sanitizer: Sanitizer | None = None,
+        *,
+        warm: bool = True,
     ) -> None:
         self._index = index
         self._embedder = embedder
         self._chunker = chunker
         self._sanitizer = sanitizer
+        self._warm = warm  # prepare the new version for queries before returning
 
     async def ingest_path(
         self,
@@ -141,9 +144,12 @@ class Ingestor:
         # the version this one writes
         held = await asyncio.to_thread(self._index.acquire_writer, collection)
         try:
-            return await self._ingest_locked(collection, docs, roots, skipped, progress, started)
+            report = await self._ingest_locked(collection, docs, roots, skipped, progress, started)
         finally:
             await asyncio.to_thread(held.release)
+        if self._warm:  # so that the first query after an ingest does not build anything
+            await asyncio.to_thread(self._index.warm, collection)
+        return report
 
     async def _ingest_locked(
         self,
