@@ -234,8 +234,10 @@ class RetrievalSettings(_Section):
     )
     vector_cache: bool = Field(
         True,
-        description="On SQLite, search an in-process copy of each collection's vectors with "
-        "numpy (exact, ACL-masked before top-k; 1 KiB per chunk) instead of sqlite-vec's scan.",
+        description="On SQLite, search an in-process snapshot of each collection (vectors, "
+        "BM25 and metadata columns; about 1.6 KiB per chunk) instead of sqlite-vec, FTS5 and "
+        "SQL filters: an 8-bit coarse pass with exact rescoring, ACL-masked inside candidate "
+        "selection. Snapshots are built off the request path; SQLite answers meanwhile.",
     )
     ingest_lock_timeout: float = Field(
         600.0,
