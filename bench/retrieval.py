@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from keel.retrieval.backends import PostgresBackend
 from keel.retrieval.chunking import load_tokenizer
+from keel.retrieval.pgvector_backend import PostgresBackend
 from keel.retrieval.search import SearchRequest
 from keel.retrieval.service import RetrievalConfig, RetrievalService
 from keel.retrieval.tables import chunks

@@ -255,13 +255,13 @@ class RetrievalSettings(_Section):
         16, ge=4, le=100, description="Postgres: HNSW graph degree for new collections' indexes."
     )
     hnsw_ef_construction: int = Field(
-        64,
+        128,
         ge=8,
         le=1000,
         description="Postgres: HNSW build-time candidate list for new collections' indexes.",
     )
     hnsw_ef_search: int = Field(
-        200,
+        1000,
         ge=10,
         le=1000,
         description="Postgres: HNSW query-time candidate list (higher: better recall, slower).",

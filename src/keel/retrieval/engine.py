@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from keel.core.errors import ConfigError
-from keel.retrieval.backends import Backend, HnswParams, PostgresBackend, SQLiteBackend
+from keel.retrieval.backends import Backend, SQLiteBackend
 from keel.retrieval.locking import AdvisoryLocks, FileLocks, ProcessLocks, WriterLocks
+from keel.retrieval.pgvector_backend import HnswParams, PostgresBackend
 from keel.retrieval.vector_cache import VectorCache
 
 

@@ -15,12 +15,12 @@ from keel.core.errors import InvalidInputError
 from keel.core.spec import RetrievalSpec
 from keel.pipeline.compiled import CompiledPipeline
 from keel.pipeline.steps import RunHooks, RunState
-from keel.retrieval.backends import HnswParams
 from keel.retrieval.chunking import Chunker
 from keel.retrieval.embedders import EmbedderRegistry
 from keel.retrieval.index import RetrievalIndex
 from keel.retrieval.ingest import Ingestor
 from keel.retrieval.lineage import record_citations
+from keel.retrieval.pgvector_backend import HnswParams
 from keel.retrieval.rerank import build_reranker
 from keel.retrieval.sanitize import RegexSanitizer, Sanitizer
 from keel.retrieval.search import Reranker, Searcher, SearchRequest, SearchResult
