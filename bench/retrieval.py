@@ -249,15 +249,45 @@ async def postgres(tmp: Path, count: int, queries: int) -> None:
             backend = service.index.backend
             assert isinstance(backend, PostgresBackend)
             default = backend.hnsw
-            for ef in sorted({40, 100, default.ef_search}):
+            for ef in sorted({40, 100, 400, default.ef_search}):
                 backend.hnsw = replace(default, ef_search=ef)
                 marker = " (the default)" if ef == default.ef_search else ""
-                await recall(service, texts, f"Postgres HNSW, ef_search {ef}{marker}")
+                plan = await pg_plan(service, texts[0], ef)
+                await recall(service, texts, f"Postgres, ef_search {ef}{marker}, {plan}")
             backend.hnsw = default
         finally:
             service.close()
     finally:
         server.cleanup()
+
+
+async def pg_plan(service: RetrievalService, text: str, ef: int) -> str:
+    """Whether Postgres walks the HNSW index for the vector query, or scans every row (its
+    planner's choice when it estimates that cheaper; the result is then exact)."""
+    index = service.index
+    backend = index.backend
+    assert isinstance(backend, PostgresBackend)
+    found = index.collection("big")
+    qvec = (await service.embedders.get(found.embedder).embed([text]))[0]
+    with index.engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        conn.exec_driver_sql(f"SET LOCAL hnsw.ef_search = {int(ef)}")
+        acl = index.allowed_acls(conn, ("staff",))
+        expression = backend._expression(conn, found.id)
+        plan = conn.exec_driver_sql(
+            f"EXPLAIN SELECT chunk_id FROM retrieval_vec_{found.id} "  # noqa: S608
+            f"WHERE acl_id = ANY(%s) AND added <= %s AND removed > %s "
+            f"ORDER BY ({expression}) <#> %s::vector LIMIT 10",
+            (
+                acl,
+                found.current_version,
+                found.current_version,
+                "[" + ",".join(map(str, qvec)) + "]",
+            ),
+        ).all()
+    return (
+        "HNSW index" if any("_hnsw" in row[0] for row in plan) else "exact scan (planner's choice)"
+    )
 
 
 def print_summary() -> None:

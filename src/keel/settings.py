@@ -264,7 +264,8 @@ class RetrievalSettings(_Section):
         1000,
         ge=10,
         le=1000,
-        description="Postgres: HNSW query-time candidate list (higher: better recall, slower).",
+        description="Postgres: HNSW query-time candidate list (higher: better recall, slower; "
+        "1000 is pgvector's maximum). `bench/retrieval.py --postgres-chunks N` prints recall.",
     )
 
 
