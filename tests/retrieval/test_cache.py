@@ -60,6 +60,22 @@ async def test_an_ingest_builds_the_snapshot_before_it_returns(
         service.close()
 
 
+async def test_a_first_ingest_that_stores_nothing_has_nothing_to_build(
+    tmp_path: Path, embedders: EmbedderRegistry
+) -> None:
+    service = open_service(tmp_path / "r.db", embedders)
+    try:
+        folder = tmp_path / "docs"
+        folder.mkdir()
+        (folder / "notes.xyz").write_text("an unsupported file")
+        report = await service.ingest("kb", folder)
+        assert report.chunks_embedded == 0 and len(report.skipped) == 1
+        assert cache_of(service).builds == 0
+        assert (await service.search(SearchRequest("kb", "anything"))).hits == []
+    finally:
+        service.close()
+
+
 async def test_a_stale_snapshot_is_rebuilt_in_the_background_while_sqlite_answers(
     tmp_path: Path, embedders: EmbedderRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -120,7 +120,9 @@ class RetrievalIndex:
     def warm(self, name: str) -> None:
         """Prepare collection ``name`` for queries now rather than at its first query (the
         SQLite cache's snapshot); blocks until done."""
-        self.backend.warm(self.collection(name).id)
+        found = self.collection(name)
+        if found.dim:  # a collection that has never stored a vector has nothing to load
+            self.backend.warm(found.id)
 
     def acquire_writer(self, name: str) -> Held:
         """Hold collection ``name``'s writer lock (see ``locking``); release it when done."""

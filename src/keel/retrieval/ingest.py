@@ -9,6 +9,7 @@ the index. Files that fail to read are reported and keep their previous version.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from keel.retrieval.loaders import discover, read_file
 from keel.retrieval.sanitize import Sanitizer
 from keel.retrieval.types import Skipped, SourceDocument
 
+log = logging.getLogger("keel.retrieval")
 Progress = Callable[[int, int], None]  # (done, total) chunks embedded
 EMBED_BATCH = 256
 
@@ -148,7 +150,12 @@ class Ingestor:
         finally:
             await asyncio.to_thread(held.release)
         if self._warm:  # so that the first query after an ingest does not build anything
-            await asyncio.to_thread(self._index.warm, collection)
+            try:
+                await asyncio.to_thread(self._index.warm, collection)
+            except Exception:  # the version is written; queries build or fall back instead
+                log.warning(
+                    "could not prepare %s for queries after its ingest", collection, exc_info=True
+                )
         return report
 
     async def _ingest_locked(
