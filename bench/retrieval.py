@@ -273,7 +273,7 @@ async def pg_plan(service: RetrievalService, text: str, ef: int) -> str:
         conn.exec_driver_sql("SET LOCAL hnsw.iterative_scan = relaxed_order")
         conn.exec_driver_sql(f"SET LOCAL hnsw.ef_search = {int(ef)}")
         acl = index.allowed_acls(conn, ("staff",))
-        expression = backend._expression(conn, found.id)
+        expression = backend.indexed_expression(conn, found.id)
         plan = conn.exec_driver_sql(
             f"EXPLAIN SELECT chunk_id FROM retrieval_vec_{found.id} "  # noqa: S608
             f"WHERE acl_id = ANY(%s) AND added <= %s AND removed > %s "

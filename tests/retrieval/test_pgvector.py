@@ -74,7 +74,7 @@ async def test_queries_walk_the_centered_index_and_rank_by_cosine(
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a small table; show the index fits
         query = (await pg_service.embedders.get(found.embedder).embed(["refund glacier"]))[0]
         acl = index.allowed_acls(conn, ())
-        expression = backend._expression(conn, found.id)
+        expression = backend.indexed_expression(conn, found.id)
         plan = conn.exec_driver_sql(
             f"EXPLAIN SELECT chunk_id FROM retrieval_vec_{found.id} "  # noqa: S608
             f"ORDER BY ({expression}) <#> %s::vector LIMIT 10",

@@ -78,7 +78,7 @@ class PostgresBackend:
 
     def finish(self, conn: Connection, cid: int) -> None:
         """After an ingest's rows are written: build the HNSW index if there is none yet."""
-        expression = self._expression(conn, cid)
+        expression = self.indexed_expression(conn, cid)
         if expression is None:
             return  # a collection from before centering: its index was made with its table
         conn.exec_driver_sql(
@@ -87,7 +87,7 @@ class PostgresBackend:
             f"WITH (m = {int(self.hnsw.m)}, ef_construction = {int(self.hnsw.ef_construction)})"
         )
 
-    def _expression(self, conn: Connection, cid: int) -> str | None:
+    def indexed_expression(self, conn: Connection, cid: int) -> str | None:
         """The indexed expression (centered embedding), or ``None`` for an older collection
         indexed by cosine distance. Fixed once the collection exists, so kept per process."""
         if cid not in self._centered:
@@ -162,7 +162,7 @@ class PostgresBackend:
         # iterative scans keep walking until k rows pass them (pgvector >= 0.8).
         conn.exec_driver_sql("SET LOCAL hnsw.iterative_scan = relaxed_order")
         conn.exec_driver_sql(f"SET LOCAL hnsw.ef_search = {max(self.hnsw.ef_search, int(k))}")
-        expression = self._expression(conn, cid)
+        expression = self.indexed_expression(conn, cid)
         order = (
             "embedding <=> %s::vector" if expression is None else f"({expression}) <#> %s::vector"
         )
