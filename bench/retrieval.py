@@ -240,7 +240,7 @@ async def postgres(tmp: Path, count: int, queries: int) -> None:
             report = await service.ingest("big", records)
             rate = report.chunks_embedded / report.seconds
             print(
-                f"postgres ingest (JSONL, HNSW index kept up to date): "
+                f"postgres ingest (JSONL; a first ingest builds the HNSW index after its rows): "
                 f"{report.chunks_embedded:,} chunks in {report.seconds:.1f} s = "
                 f"{rate:,.0f} chunks/s"
             )
