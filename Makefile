@@ -52,6 +52,7 @@ bench: install ## Benchmarks; each prints its figures
 	$(BIN)/python bench/feedback.py
 	$(BIN)/python bench/drift.py
 	$(BIN)/python bench/deploy_shadow.py
+	$(BIN)/python bench/retrieval.py --chunks 20000 --queries 100 --postgres-chunks 5000
 
 LITELLM_VENV := .venv-bench-litellm
 

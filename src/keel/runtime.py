@@ -23,7 +23,7 @@ from keel.monitoring import Monitoring
 from keel.pipeline.runner import Runner
 from keel.pipeline.steps import StagePlugin, to_json
 from keel.providers.registry import ProviderRegistry
-from keel.retrieval.backends import HnswParams
+from keel.retrieval.pgvector_backend import HnswParams
 from keel.retrieval.service import RetrievalConfig, RetrievalPlugin, RetrievalService
 from keel.review_queue import ReviewQueue
 from keel.settings import KeelSettings

@@ -234,8 +234,10 @@ class RetrievalSettings(_Section):
     )
     vector_cache: bool = Field(
         True,
-        description="On SQLite, search an in-process copy of each collection's vectors with "
-        "numpy (exact, ACL-masked before top-k; 1 KiB per chunk) instead of sqlite-vec's scan.",
+        description="On SQLite, search an in-process snapshot of each collection (vectors, "
+        "BM25 and metadata columns; about 1.6 KiB per chunk) instead of sqlite-vec, FTS5 and "
+        "SQL filters: an 8-bit coarse pass with exact rescoring, ACL-masked inside candidate "
+        "selection. Snapshots are built off the request path; SQLite answers meanwhile.",
     )
     ingest_lock_timeout: float = Field(
         600.0,
@@ -253,16 +255,17 @@ class RetrievalSettings(_Section):
         16, ge=4, le=100, description="Postgres: HNSW graph degree for new collections' indexes."
     )
     hnsw_ef_construction: int = Field(
-        64,
+        128,
         ge=8,
         le=1000,
         description="Postgres: HNSW build-time candidate list for new collections' indexes.",
     )
     hnsw_ef_search: int = Field(
-        200,
+        1000,
         ge=10,
         le=1000,
-        description="Postgres: HNSW query-time candidate list (higher: better recall, slower).",
+        description="Postgres: HNSW query-time candidate list (higher: better recall, slower; "
+        "1000 is pgvector's maximum). `bench/retrieval.py --postgres-chunks N` prints recall.",
     )
 
 

@@ -65,10 +65,14 @@ async def test_the_group_sees_its_document(corpus: RetrievalService) -> None:
 
 
 async def test_filters_cannot_widen_access(corpus: RetrievalService) -> None:
-    result = await corpus.search(
-        SearchRequest("kb", "salary", filters={"path": "compensation.md"}, top_k=20)
-    )
-    assert result.hits == []
+    cache = getattr(corpus.index.backend, "cache", None)
+    for _ in range(2):  # SQL first; then, with a cache, its in-process column
+        result = await corpus.search(
+            SearchRequest("kb", "salary", filters={"path": "compensation.md"}, top_k=20)
+        )
+        assert result.hits == []
+        if cache is not None:
+            cache.settle()
 
 
 def rag_spec() -> dict[str, Any]:

@@ -27,6 +27,22 @@ async def test_wordllama_is_semantic_and_unit_length(embedders: EmbedderRegistry
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
 
 
+async def test_wordllama_vectors_equal_the_librarys_own(embedders: EmbedderRegistry) -> None:
+    """Pooling without padding gives WordLlama's vectors: texts of very different lengths
+    in one batch, unicode, and more texts than one of the library's batches."""
+    from wordllama import WordLlama
+
+    spec = importlib.util.find_spec("wordllama")
+    assert spec is not None and spec.origin is not None
+    library = WordLlama.load(dim=256, cache_dir=Path(spec.origin).parent, disable_download=True)
+    texts = ["a", "Refunds take five business days.", "Grüße aus Köln — ça va? 東京", ""]
+    texts += [f"Invoice {i} " + "was paid by bank transfer " * (i % 40) for i in range(150)]
+    ours = await embedders.get("wordllama").embed(texts)
+    theirs = library.embed(texts[:3] + texts[4:], norm=True)
+    np.testing.assert_allclose(np.delete(ours, 3, axis=0), theirs, atol=2e-6)
+    assert not ours[3].any()  # an empty text has no tokens: a zero vector, not NaN
+
+
 async def test_a_provider_model_embeds_a_collection(
     embedders: EmbedderRegistry, tmp_path: Path
 ) -> None:

@@ -84,6 +84,11 @@ async def corpus(service: RetrievalService, tmp_path: Path) -> RetrievalService:
     path = tmp_path / "records.jsonl"
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     await service.ingest("kb", path)
+    cache = getattr(service.index.backend, "cache", None)
+    if cache is not None:  # load the keys' columns, so the tests run on the in-process path
+        for key in ("team", "tier"):
+            await service.search(SearchRequest("kb", QUERY, filters={key: 0}))
+        cache.settle()
     return service
 
 

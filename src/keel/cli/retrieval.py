@@ -73,6 +73,7 @@ def ingest(
                 embedder=embedder,
                 sanitizer=service.pii_sanitizer if sanitize else None,
                 progress=progress,
+                warm=False,  # this process exits next: a server builds its own snapshot
             )
         )
     if as_json:

@@ -1,10 +1,10 @@
-"""Vector and keyword index tables per collection, for SQLite and for Postgres.
+"""Vector and keyword index tables per collection: the backend interface, and SQLite's.
 
 * SQLite: a ``vec0`` virtual table (sqlite-vec; cosine distance, exact search) and an FTS5
   table (BM25, Porter stemming). sqlite-vec needs a SQLite that can load extensions, so the
   DBAPI module is ``pysqlite3`` (pysqlite3-binary), not the standard library's ``sqlite3``.
-* Postgres: a pgvector table with an HNSW index (cosine) and a ``tsvector`` table with a GIN
-  index (``ts_rank_cd``).
+  With the in-process cache on, queries search its snapshot instead (``vector_cache``).
+* Postgres: ``pgvector_backend``.
 
 Every query filters on the chunk's ACL set and version range in its own ``WHERE`` clause (the
 vector tables carry ``acl_id``, ``added`` and ``removed``; SQLite's keyword query joins
@@ -17,7 +17,7 @@ their candidates among those only.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -33,15 +33,19 @@ Row = tuple[int, int, int, str]  # chunk id, acl id, added version, text for the
 @dataclass(frozen=True, slots=True)
 class Restriction:
     """The chunks a metadata filter admits: a ``SELECT`` of their ids with its parameters,
-    and (for the in-process cache) the ids themselves, ascending."""
+    and the filter itself (the in-process cache evaluates it on its own columns)."""
 
     sql: str
     params: tuple[Any, ...]
-    ids: np.ndarray | None = None
+    filters: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Backend(Protocol):
-    def create_tables(self, conn: Connection, cid: int, dim: int) -> None: ...
+    def create_tables(self, conn: Connection, cid: int, dim: int, sample: np.ndarray) -> None:
+        """Create a new collection's tables; ``sample``: its first ingest's vectors."""
+
+    def finish(self, conn: Connection, cid: int) -> None:
+        """After an ingest's rows are written, in the same transaction."""
 
     def add(self, conn: Connection, cid: int, rows: Sequence[Row], vectors: np.ndarray) -> None: ...
 
@@ -75,6 +79,11 @@ class Backend(Protocol):
 
     def vectors(self, conn: Connection, cid: int, ids: Sequence[int]) -> dict[int, np.ndarray]: ...
 
+    def warm(self, cid: int) -> None:
+        """Prepare collection ``cid`` for queries (off the request path, after an ingest)."""
+
+    def close(self) -> None: ...
+
 
 def _marks(values: Sequence[Any], mark: str) -> str:
     return ",".join([mark] * len(values))
@@ -82,9 +91,20 @@ def _marks(values: Sequence[Any], mark: str) -> str:
 
 class SQLiteBackend:
     def __init__(self, cache: VectorCache | None = None) -> None:
-        self._cache = cache
+        self.cache = cache
 
-    def create_tables(self, conn: Connection, cid: int, dim: int) -> None:
+    def warm(self, cid: int) -> None:
+        if self.cache is not None:
+            self.cache.warm(cid).result()
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+
+    def finish(self, conn: Connection, cid: int) -> None:
+        """Nothing to do: the tables are complete as written."""
+
+    def create_tables(self, conn: Connection, cid: int, dim: int, sample: np.ndarray) -> None:
         # Vectors are unit length, so L2 ranks exactly as cosine does, and sqlite-vec's L2
         # kernel is the faster of the two.
         conn.exec_driver_sql(
@@ -131,14 +151,7 @@ class SQLiteBackend:
 
     def restrict(self, conn: Connection, cid: int, filters: Mapping[str, Any]) -> Restriction:
         sql, params = chunk_ids_query("sqlite", cid, filters)
-        ids = None
-        if self._cache is not None:
-            listed = conn.exec_driver_sql(
-                f"SELECT group_concat(id) FROM ({sql} ORDER BY c.id)",
-                tuple(params),
-            ).scalar()
-            ids = np.array(listed.split(",") if listed else [], dtype=np.int64)
-        return Restriction(sql, tuple(params), ids)
+        return Restriction(sql, tuple(params), dict(filters))
 
     def knn(
         self,
@@ -150,8 +163,10 @@ class SQLiteBackend:
         v: int,
         only: Restriction | None = None,
     ) -> list[tuple[int, float]]:
-        if self._cache is not None:
-            return self._cache.knn(conn, cid, vector, k, acl, v, only.ids if only else None)
+        if self.cache is not None:
+            found = self.cache.knn(conn, cid, vector, k, acl, v, only.filters if only else None)
+            if found is not None:
+                return found
         blob = np.asarray(vector, dtype=np.float32).tobytes()
         scope = f"acl_id IN ({_marks(acl, '?')}) AND added <= ? AND removed > ?"
         if only is None:
@@ -179,8 +194,8 @@ class SQLiteBackend:
         v: int,
         only: Restriction | None = None,
     ) -> list[tuple[int, float]]:
-        if self._cache is not None:
-            found = self._cache.keyword(conn, cid, terms, k, acl, v, only.ids if only else None)
+        if self.cache is not None:
+            found = self.cache.keyword(conn, cid, terms, k, acl, v, only.filters if only else None)
             if found is not None:
                 return found
         query = " OR ".join(f'"{term}"' for term in terms)
@@ -206,145 +221,3 @@ class SQLiteBackend:
             int(r[0]): np.frombuffer(r[1], dtype=np.float32)
             for r in conn.exec_driver_sql(sql, tuple(ids)).all()
         }
-
-
-EXACT_BELOW = 10_000  # a filter admitting at most this many chunks is searched exactly
-
-
-@dataclass(frozen=True, slots=True)
-class HnswParams:
-    """pgvector HNSW: graph degree and build-time candidate list (used when a collection's
-    index is created), and the query-time candidate list."""
-
-    m: int = 16
-    ef_construction: int = 64
-    ef_search: int = 200
-
-
-class PostgresBackend:
-    def __init__(self, hnsw: HnswParams | None = None) -> None:
-        self.hnsw = hnsw or HnswParams()
-
-    def create_tables(self, conn: Connection, cid: int, dim: int) -> None:
-        conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS vector")
-        conn.exec_driver_sql(
-            f"CREATE TABLE IF NOT EXISTS retrieval_vec_{cid} (chunk_id bigint PRIMARY KEY, "
-            f"acl_id integer NOT NULL, added integer NOT NULL, removed integer NOT NULL, "
-            f"embedding vector({dim}) NOT NULL)"
-        )
-        conn.exec_driver_sql(
-            f"CREATE INDEX IF NOT EXISTS retrieval_vec_{cid}_hnsw ON retrieval_vec_{cid} "
-            "USING hnsw (embedding vector_cosine_ops) "  # the opclass of <=>, the query's
-            f"WITH (m = {int(self.hnsw.m)}, ef_construction = {int(self.hnsw.ef_construction)})"
-        )
-        conn.exec_driver_sql(
-            f"CREATE TABLE IF NOT EXISTS retrieval_fts_{cid} (chunk_id bigint PRIMARY KEY, "
-            f"acl_id integer NOT NULL, added integer NOT NULL, removed integer NOT NULL, "
-            f"tsv tsvector NOT NULL)"
-        )
-        conn.exec_driver_sql(
-            f"CREATE INDEX IF NOT EXISTS retrieval_fts_{cid}_gin ON retrieval_fts_{cid} "
-            "USING gin (tsv)"
-        )
-
-    def add(self, conn: Connection, cid: int, rows: Sequence[Row], vectors: np.ndarray) -> None:
-        conn.exec_driver_sql(
-            f"INSERT INTO retrieval_vec_{cid} (chunk_id, acl_id, added, removed, embedding) "
-            "VALUES (%s, %s, %s, %s, %s::vector)",
-            [(r[0], r[1], r[2], LIVE, _pgvector(vectors[i])) for i, r in enumerate(rows)],
-        )
-        conn.exec_driver_sql(
-            f"INSERT INTO retrieval_fts_{cid} (chunk_id, acl_id, added, removed, tsv) "
-            "VALUES (%s, %s, %s, %s, to_tsvector('english', %s))",
-            [(r[0], r[1], r[2], LIVE, r[3]) for r in rows],
-        )
-
-    def remove(self, conn: Connection, cid: int, ids: Sequence[int], version: int) -> None:
-        for table in (f"retrieval_vec_{cid}", f"retrieval_fts_{cid}"):
-            conn.exec_driver_sql(
-                f"UPDATE {table} SET removed = %s WHERE chunk_id = ANY(%s)", (version, list(ids))
-            )
-
-    def purge_after(self, conn: Connection, cid: int, version: int) -> None:
-        for table in (f"retrieval_vec_{cid}", f"retrieval_fts_{cid}"):
-            conn.exec_driver_sql(f"DELETE FROM {table} WHERE added > %s", (version,))
-            conn.exec_driver_sql(
-                f"UPDATE {table} SET removed = %s WHERE removed > %s AND removed < %s",
-                (LIVE, version, LIVE),
-            )
-
-    def restrict(self, conn: Connection, cid: int, filters: Mapping[str, Any]) -> Restriction:
-        sql, params = chunk_ids_query("postgresql", cid, filters)
-        return Restriction(sql, tuple(params))
-
-    def knn(
-        self,
-        conn: Connection,
-        cid: int,
-        vector: np.ndarray,
-        k: int,
-        acl: Sequence[int],
-        v: int,
-        only: Restriction | None = None,
-    ) -> list[tuple[int, float]]:
-        scope = "acl_id = ANY(%s) AND added <= %s AND removed > %s"
-        params: tuple[Any, ...] = (list(acl), v, v)
-        if only is not None:
-            scope += f" AND chunk_id IN ({only.sql})"
-            params += only.params
-            if self._few(conn, only):  # exact distances over a selective filter's chunks
-                sql = (
-                    f"WITH m AS MATERIALIZED (SELECT chunk_id, embedding FROM retrieval_vec_{cid} "
-                    f"WHERE {scope}) SELECT chunk_id, embedding <=> %s::vector AS distance "
-                    "FROM m ORDER BY distance LIMIT %s"
-                )
-                rows = conn.exec_driver_sql(sql, (*params, _pgvector(vector), k)).all()
-                return [(int(r[0]), float(r[1])) for r in rows]
-        # The ACL, version and filter conditions are checked as the HNSW index is walked;
-        # iterative scans keep walking until k rows pass them (pgvector >= 0.8).
-        conn.exec_driver_sql("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        conn.exec_driver_sql(f"SET LOCAL hnsw.ef_search = {max(self.hnsw.ef_search, int(k))}")
-        sql = (
-            f"SELECT chunk_id, embedding <=> %s::vector AS distance FROM retrieval_vec_{cid} "
-            f"WHERE {scope} ORDER BY distance LIMIT %s"
-        )
-        rows = conn.exec_driver_sql(sql, (_pgvector(vector), *params, k)).all()
-        return sorted(((int(r[0]), float(r[1])) for r in rows), key=lambda item: item[1])
-
-    def _few(self, conn: Connection, only: Restriction) -> bool:
-        sql = f"SELECT count(*) FROM (SELECT 1 FROM ({only.sql}) AS f LIMIT %s) AS n"
-        return int(conn.exec_driver_sql(sql, (*only.params, EXACT_BELOW + 1)).scalar_one()) <= (
-            EXACT_BELOW
-        )
-
-    def keyword(
-        self,
-        conn: Connection,
-        cid: int,
-        terms: Sequence[str],
-        k: int,
-        acl: Sequence[int],
-        v: int,
-        only: Restriction | None = None,
-    ) -> list[tuple[int, float]]:
-        restricted = f"AND chunk_id IN ({only.sql}) " if only else ""
-        sql = (
-            "SELECT chunk_id, ts_rank_cd(tsv, q) AS score "
-            f"FROM retrieval_fts_{cid}, to_tsquery('english', %s) AS q "
-            f"WHERE tsv @@ q AND acl_id = ANY(%s) AND added <= %s AND removed > %s {restricted}"
-            "ORDER BY score DESC LIMIT %s"
-        )
-        params = (" | ".join(terms), list(acl), v, v, *(only.params if only else ()), k)
-        rows = conn.exec_driver_sql(sql, params).all()
-        return [(int(r[0]), float(r[1])) for r in rows]
-
-    def vectors(self, conn: Connection, cid: int, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        sql = f"SELECT chunk_id, embedding::text FROM retrieval_vec_{cid} WHERE chunk_id = ANY(%s)"
-        return {
-            int(r[0]): np.array(r[1].strip("[]").split(","), dtype=np.float32)
-            for r in conn.exec_driver_sql(sql, (list(ids),)).all()
-        }
-
-
-def _pgvector(vector: np.ndarray) -> str:
-    return "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32)) + "]"

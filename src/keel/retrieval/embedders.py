@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -57,22 +58,42 @@ def normalize(vectors: Any) -> np.ndarray:
 
 
 class WordLlamaEmbedder:
-    """WordLlama's bundled 256-dimensional model, loaded from the installed package only."""
+    """WordLlama's bundled 256-dimensional model, loaded from the installed package only.
+
+    A WordLlama embedding is the mean of the text's token embeddings, normalized. WordLlama
+    computes it over batches padded to their longest text; here the token ids of a whole
+    batch are counted into a sparse (texts x vocabulary) matrix and multiplied by the
+    embedding table, which gives the same vectors (to float32 rounding) without padding or
+    a (texts x tokens x dimensions) intermediate.
+    """
 
     def __init__(self, dim: int = 256) -> None:
         from wordllama import WordLlama  # deferred: loads weights (~0.15 s)
 
         spec = importlib.util.find_spec("wordllama")
         assert spec is not None and spec.origin is not None
-        self._model = WordLlama.load(
-            dim=dim, cache_dir=Path(spec.origin).parent, disable_download=True
-        )
+        model = WordLlama.load(dim=dim, cache_dir=Path(spec.origin).parent, disable_download=True)
+        self._table: np.ndarray = np.ascontiguousarray(model.embedding, dtype=np.float32)
+        self._tokenizer = _unpadded(model.tokenizer)
+        self.dim = dim
         self.id = f"wordllama:l2_supercat_{dim}"
 
     def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
+        from scipy import sparse  # deferred: only embedding needs it
+
         if not texts:
-            return np.zeros((0, 256), dtype=np.float32)
-        return normalize(self._model.embed(list(texts), norm=True))
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encoded = self._tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
+        rows = [e.ids for e in encoded]
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        ids = np.fromiter(itertools.chain.from_iterable(rows), np.int64, int(lengths.sum()))
+        np.clip(ids, 0, len(self._table) - 1, out=ids)
+        counts = sparse.csr_matrix(
+            (np.ones(len(ids), dtype=np.float32), ids, np.concatenate([[0], np.cumsum(lengths)])),
+            shape=(len(rows), len(self._table)),
+        )
+        counts.sum_duplicates()
+        return normalize(counts @ self._table)  # the mean's direction: the sum's
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) <= 16:  # a query: cheaper inline than a thread hop
@@ -115,6 +136,16 @@ class SentenceTransformerEmbedder:
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         vectors = await asyncio.to_thread(self._model.encode, list(texts))
         return normalize(vectors)
+
+
+def _unpadded(tokenizer: Any) -> Any:
+    """A copy of WordLlama's tokenizer that neither pads nor truncates."""
+    from tokenizers import Tokenizer
+
+    copy = Tokenizer.from_str(tokenizer.to_str())
+    copy.no_padding()
+    copy.no_truncation()
+    return copy
 
 
 def _wordllama(model: str, _registry: ProviderRegistry | None) -> Embedder:

@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from keel.core.errors import ConfigError
-from keel.retrieval.backends import Backend, HnswParams, PostgresBackend, SQLiteBackend
+from keel.retrieval.backends import Backend, SQLiteBackend
 from keel.retrieval.locking import AdvisoryLocks, FileLocks, ProcessLocks, WriterLocks
+from keel.retrieval.pgvector_backend import HnswParams, PostgresBackend
 from keel.retrieval.vector_cache import VectorCache
 
 
@@ -57,7 +58,7 @@ def open_engine(
             connect_args={"check_same_thread": False},
         )
         sa.event.listen(engine, "connect", _on_connect)
-        return engine, SQLiteBackend(VectorCache() if vector_cache else None), locks
+        return engine, SQLiteBackend(VectorCache(engine.connect) if vector_cache else None), locks
     if backend == "postgresql":
         engine = sa.create_engine(
             parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True, pool_size=5

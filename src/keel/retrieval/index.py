@@ -17,9 +17,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from keel.core.errors import ConflictError, InvalidInputError, NotFoundError
-from keel.retrieval.backends import HnswParams, Row
+from keel.retrieval.backends import Row
 from keel.retrieval.engine import open_engine
 from keel.retrieval.locking import Held
+from keel.retrieval.pgvector_backend import HnswParams
 from keel.retrieval.tables import (
     LIVE,
     PUBLIC_ACL_KEY,
@@ -113,7 +114,15 @@ class RetrievalIndex:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        self.backend.close()
         self.engine.dispose()
+
+    def warm(self, name: str) -> None:
+        """Prepare collection ``name`` for queries now rather than at its first query (the
+        SQLite cache's snapshot); blocks until done."""
+        found = self.collection(name)
+        if found.dim:  # a collection that has never stored a vector has nothing to load
+            self.backend.warm(found.id)
 
     def acquire_writer(self, name: str) -> Held:
         """Hold collection ``name``'s writer lock (see ``locking``); release it when done."""
@@ -291,11 +300,14 @@ class RetrievalIndex:
             v = int(top or 0) + 1
             dim = found.dim or next((d.vectors.shape[1] for d in change.added if d.chunks), None)
             if dim and not found.dim:
-                self.backend.create_tables(conn, cid, dim)
+                sample = np.concatenate([d.vectors for d in change.added if d.chunks])
+                self.backend.create_tables(conn, cid, dim, sample)
                 conn.execute(collections.update().where(collections.c.id == cid).values(dim=dim))
             self._remove(conn, cid, list(change.removed), v, bool(found.dim))
             if change.added:
                 self._add_all(conn, cid, change.added, v)
+            if dim:
+                self.backend.finish(conn, cid)
             conn.execute(
                 versions.insert().values(
                     collection_id=cid,

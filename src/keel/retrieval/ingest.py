@@ -9,6 +9,7 @@ the index. Files that fail to read are reported and keep their previous version.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from keel.retrieval.loaders import discover, read_file
 from keel.retrieval.sanitize import Sanitizer
 from keel.retrieval.types import Skipped, SourceDocument
 
+log = logging.getLogger("keel.retrieval")
 Progress = Callable[[int, int], None]  # (done, total) chunks embedded
 EMBED_BATCH = 256
 
@@ -102,11 +104,14 @@ class Ingestor:
         embedder: Embedder,
         chunker: Chunker,
         sanitizer: Sanitizer | None = None,
+        *,
+        warm: bool = True,
     ) -> None:
         self._index = index
         self._embedder = embedder
         self._chunker = chunker
         self._sanitizer = sanitizer
+        self._warm = warm  # prepare the new version for queries before returning
 
     async def ingest_path(
         self,
@@ -141,9 +146,17 @@ class Ingestor:
         # the version this one writes
         held = await asyncio.to_thread(self._index.acquire_writer, collection)
         try:
-            return await self._ingest_locked(collection, docs, roots, skipped, progress, started)
+            report = await self._ingest_locked(collection, docs, roots, skipped, progress, started)
         finally:
             await asyncio.to_thread(held.release)
+        if self._warm:  # so that the first query after an ingest does not build anything
+            try:
+                await asyncio.to_thread(self._index.warm, collection)
+            except Exception:  # the version is written; queries build or fall back instead
+                log.warning(
+                    "could not prepare %s for queries after its ingest", collection, exc_info=True
+                )
+        return report
 
     async def _ingest_locked(
         self,

@@ -15,12 +15,12 @@ from keel.core.errors import InvalidInputError
 from keel.core.spec import RetrievalSpec
 from keel.pipeline.compiled import CompiledPipeline
 from keel.pipeline.steps import RunHooks, RunState
-from keel.retrieval.backends import HnswParams
 from keel.retrieval.chunking import Chunker
 from keel.retrieval.embedders import EmbedderRegistry
 from keel.retrieval.index import RetrievalIndex
 from keel.retrieval.ingest import Ingestor
 from keel.retrieval.lineage import record_citations
+from keel.retrieval.pgvector_backend import HnswParams
 from keel.retrieval.rerank import build_reranker
 from keel.retrieval.sanitize import RegexSanitizer, Sanitizer
 from keel.retrieval.search import Reranker, Searcher, SearchRequest, SearchResult
@@ -63,6 +63,7 @@ class RetrievalService:
         # The guardrails' PII scanner when the runtime has guardrails; regexes otherwise.
         self.pii_sanitizer: Sanitizer = pii_sanitizer or RegexSanitizer()
         self._index: RetrievalIndex | None = None
+        self._embedder_of: dict[str, str] = {}  # collection name -> embedder id
         self.embedders = EmbedderRegistry.from_entry_points(registry)
 
     @property
@@ -76,7 +77,11 @@ class RetrievalService:
             )
         return self._index
 
-    def ingestor(self, embedder: str | None = None, sanitizer: Sanitizer | None = None) -> Ingestor:
+    def ingestor(
+        self, embedder: str | None = None, sanitizer: Sanitizer | None = None, *, warm: bool = True
+    ) -> Ingestor:
+        """``warm``: prepare the new index version for queries before the ingest returns
+        (pointless in a process that exits right after, like the CLI's)."""
         if sanitizer is None and self.config.sanitize_pii:
             sanitizer = self.pii_sanitizer
         return Ingestor(
@@ -84,6 +89,7 @@ class RetrievalService:
             self.embedders.get(embedder or self.config.embedder),
             Chunker(self.config.chunk_tokens, self.config.chunk_overlap),
             sanitizer,
+            warm=warm,
         )
 
     async def ingest(
@@ -95,15 +101,19 @@ class RetrievalService:
     ) -> Any:
         embedder = kwargs.pop("embedder", None)
         sanitizer = kwargs.pop("sanitizer", None)
-        return await self.ingestor(embedder, sanitizer).ingest_path(
+        warm = kwargs.pop("warm", True)
+        return await self.ingestor(embedder, sanitizer, warm=warm).ingest_path(
             collection, path, groups, **kwargs
         )
 
     async def search(
         self, request: SearchRequest, reranker: Reranker | None = None
     ) -> SearchResult:
-        found = await asyncio.to_thread(self.index.collection, request.collection)
-        searcher = Searcher(self.index, self.embedders.get(found.embedder))
+        embedder = self._embedder_of.get(request.collection)
+        if embedder is None:  # a collection's embedder never changes once it exists
+            found = await asyncio.to_thread(self.index.collection, request.collection)
+            embedder = self._embedder_of[request.collection] = found.embedder
+        searcher = Searcher(self.index, self.embedders.get(embedder))
         return await searcher.search(request, reranker)
 
     def reranker(self, spec: str) -> Reranker | None:
