@@ -145,9 +145,11 @@ def _benign_group(row: dict[str, str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--latency-only", action="store_true", help="skip the detection table")
     args = parser.parse_args()
     latency(args.runs)
-    detection()
+    if not args.latency_only:
+        detection()
 
 
 if __name__ == "__main__":
