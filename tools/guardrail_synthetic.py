@@ -3,7 +3,8 @@ the same trigger words for ordinary purposes.
 
     python tools/guardrail_synthetic.py   # writes bench/guardrails/corpus/train_synthetic.jsonl
 
-The file also carries ``src/benign_trigger_train_2.txt`` (hand-written, train-only).
+The file also carries ``src/benign_trigger_train_2.txt`` (hand-written, train-only) and
+benign docstrings and README documents of installed packages (``guardrail_package_text``).
 
 The package corpora hold few distinct direct attacks (a few dozen base texts), so a model
 trained on them learns their wording. These grammars, written by the Keel authors, spread the
@@ -19,6 +20,8 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+
+import guardrail_package_text
 
 SEED = 20250301
 SOURCE = "keel authors (Apache-2.0) synthetic phrase grammar, train-only"
@@ -294,7 +297,7 @@ def written() -> list[dict[str, str]]:
 
 
 def main() -> None:
-    found = rows() + written()
+    found = rows() + written() + guardrail_package_text.rows(random.Random(SEED))
     with (OUT / "train_synthetic.jsonl").open("w") as handle:
         for item in found:
             handle.write(json.dumps(item, ensure_ascii=False) + "\n")

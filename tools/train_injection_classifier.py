@@ -51,6 +51,13 @@ from keel.guardrails.verdict import ScanContext
 TARGET_FPR = 0.01  # scanner false positives allowed on benign validation rows
 DOC_WEIGHT = 5.0  # clean documents weigh more: they share most words with attacks
 C = 4.0  # chosen on the validation folds among 2, 4, 8, 16, 32
+# A segment of a long text must clear the cut by this much more than a whole text: short
+# spans of an ordinary document look like instructions more often than the document does.
+MARGINS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+# Benign kinds (by source) whose false positives must each stay within target on their own,
+# not only on average: documents that merely lack an injection, and requests full of trigger
+# words.
+KINDS = ("without injection",)
 FOLDS = 5
 FITTED = ("direct", "jailbreak", "indirect", "benign")
 FAMILIES = ("direct", "jailbreak", "encoded", "indirect", "benign")
@@ -100,14 +107,18 @@ def training_matrix(rows: list[Row], embedder: TokenEmbedder) -> tuple[Any, Any,
     )
 
 
-def scanner_rows(rows: list[Row], embedder: TokenEmbedder) -> list[Any]:
-    """For each row, the feature rows of everything the scanner classifies for it."""
+def scanner_rows(rows: list[Row], embedder: TokenEmbedder) -> list[tuple[Any, Any]]:
+    """For each row, the feature rows of everything the scanner classifies for it (the whole
+    text, its segments, its other views), and which of those rows are segments."""
     out = []
     for item in rows:
         texts, spans = classified(views(item["text"]))
-        out.append(sparse.vstack([rows_of(texts[0], spans, embedder)] + [
+        matrix = sparse.vstack([rows_of(texts[0], spans, embedder)] + [
             rows_of(t, [], embedder) for t in texts[1:]
-        ], format="csr"))  # fmt: skip
+        ], format="csr")  # fmt: skip
+        is_span = np.zeros(matrix.shape[0], dtype=bool)
+        is_span[1 : 1 + len(spans)] = True
+        out.append((matrix, is_span))
     return out
 
 
@@ -125,11 +136,33 @@ def choose_cut(scores: Any, fired: Any, benign: Any) -> float:
     return max(float(candidates[max(allowed, 0)]) + 1e-3, 0.0)
 
 
+def choose_operating_point(
+    whole: Any, span: Any, fired: Any, benign_sets: list[Any]
+) -> tuple[float, float, Any]:
+    """The segment margin (from ``MARGINS``) and cut that detect the most validation attacks
+    while false positives stay within target on each benign set (all benign rows first, then
+    each kind of ``KINDS`` alone); ties go to the larger margin. Returns (cut, margin,
+    combined scores)."""
+    best: tuple[int, float, float, Any] | None = None
+    for margin in MARGINS:
+        combined = np.maximum(whole, span - margin)
+        cut = max(choose_cut(combined, fired, rows) for rows in benign_sets)
+        detected = int((fired | (combined >= cut))[~benign_sets[0]].sum())
+        if best is None or detected >= best[0]:
+            best = (detected, cut, margin, combined)
+        print(f"  segment margin {margin:.1f}: cut {cut:.3f}, {detected} attacks detected")
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
 def load_rows() -> tuple[list[Row], list[Row]]:
     corpus = [r for family in FAMILIES for r in split(load(family))[0]]
     with (CORPUS / "train_synthetic.jsonl").open() as handle:
         synthetic = [json.loads(line) for line in handle]
-    return corpus, synthetic
+    # Hand-written train-only requests are validated too: they are the rows most like the
+    # ordinary prompts a false positive would hurt.
+    written = [r for r in synthetic if "trigger words" in r["source"]]
+    return corpus + written, [r for r in synthetic if "trigger words" not in r["source"]]
 
 
 def main() -> None:
@@ -143,17 +176,26 @@ def main() -> None:
     matrix, labels, weights, origin = training_matrix(fitted + synthetic, embedder)
     folds = np.array([fold_of(r) for r in fitted] + [-1] * len(synthetic))[origin]
     candidates = scanner_rows(corpus, embedder)
-    scores = np.zeros(len(corpus))
+    whole, span = np.zeros(len(corpus)), np.full(len(corpus), -np.inf)
     for k in range(FOLDS):
         model = fit(matrix[folds != k], labels[folds != k], weights[folds != k])
         for index, item in enumerate(corpus):
             if fold_of(item) == k:
-                scores[index] = model.decision_function(candidates[index]).max()
+                rows, is_span = candidates[index]
+                logits = model.decision_function(rows)
+                whole[index] = logits[~is_span].max()
+                if is_span.any():
+                    span[index] = logits[is_span].max()
     heuristics = InjectionScanner(None)
     fired = np.array([heuristics.scan(r["text"], ScanContext()).score >= 0.5 for r in corpus])
     benign = np.array([r["label"] == "benign" for r in corpus])
-    cut = choose_cut(scores, fired, benign)
-    print(f"{len(corpus)} train-side rows in {FOLDS} validation folds; cut at logit {cut:.3f}")
+    kinds = [benign & np.array([kind in r["source"] for r in corpus]) for kind in KINDS]
+    print(
+        f"{len(corpus)} train-side rows in {FOLDS} validation folds; benign {benign.sum()}, "
+        + ", ".join(f"{k} {m.sum()}" for k, m in zip(KINDS, kinds, strict=True))
+    )
+    cut, margin, scores = choose_operating_point(whole, span, fired, [benign, *kinds])
+    print(f"cut at logit {cut:.3f}, segments {margin:.1f} above it")
     for family in FAMILIES:
         mask = np.array([r["family"] == family for r in corpus])
         hits = (fired | (scores >= cut))[mask]
@@ -175,6 +217,7 @@ def main() -> None:
         coef=coef[:WIDTH],
         dense=coef[WIDTH : WIDTH + EMBED_DIM],
         intercept=np.float32(model.intercept_[0] - cut),
+        span_margin=np.float32(margin),
         probe=embedder.pooled(PROBE)[0].astype(np.float32),
     )
     print(f"fitted on {matrix.shape[0]} feature rows ({int(labels.sum())} attacks) -> "

@@ -231,6 +231,7 @@ class InjectionClassifier:
     intercept: float  # already shifted so that 0.5 is the cut chosen at training
     dense: Any = None  # float32 weights on the embedding, or None for n-grams only
     embedder: TokenEmbedder | None = None
+    span_margin: float = 0.0  # how much more a segment's logit must clear the cut
 
     @classmethod
     def load(cls, path: Path = CLASSIFIER_PATH, embedder: Any = None) -> InjectionClassifier:
@@ -240,8 +241,9 @@ class InjectionClassifier:
             if coef.shape != (WIDTH,):
                 raise ValueError(f"{path}: expected {WIDTH} weights, found {coef.shape}")
             intercept = float(data["intercept"])
+            margin = float(data["span_margin"]) if "span_margin" in data.files else 0.0
             if "dense" not in data.files:
-                return cls(coef, intercept)
+                return cls(coef, intercept, span_margin=margin)
             dense, probe = data["dense"], data["probe"]
         if embedder is None:
             raise ValueError(f"{path}: these weights need the WordLlama embedder")
@@ -251,16 +253,18 @@ class InjectionClassifier:
                 f"{path}: the installed WordLlama does not embed like the one these weights were "
                 "trained with; retrain with tools/train_injection_classifier.py"
             )
-        return cls(coef, intercept, dense, tokens)
+        return cls(coef, intercept, dense, tokens, margin)
 
     def logits(self, texts: list[str], spans: Sequence[tuple[int, int]] = ()) -> Any:
-        """Logits of each text, then of each span of ``texts[0]``."""
+        """Logits of each text, then of each span of ``texts[0]`` (less ``span_margin``)."""
         first = texts[0] if texts else ""
         out = gram_logits(self.coef, texts, spans)
         if self.dense is not None and self.embedder is not None and texts:
             vectors = [self.embedder.pooled(t)[0] for t in texts[1:]]
             pooled = self.embedder.pooled(first, spans)
             out += np.vstack([pooled[:1], *vectors, pooled[1:]]) @ self.dense
+        if spans and texts and self.span_margin:
+            out[len(texts) :] -= self.span_margin
         return out + self.intercept
 
     def probabilities(self, texts: list[str], spans: Sequence[tuple[int, int]] = ()) -> list[float]:
