@@ -3,8 +3,9 @@ the same trigger words for ordinary purposes.
 
     python tools/guardrail_synthetic.py   # writes bench/guardrails/corpus/train_synthetic.jsonl
 
-The file also carries ``src/benign_trigger_train_2.txt`` (hand-written, train-only) and
-benign docstrings and README documents of installed packages (``guardrail_package_text``).
+The file also carries the hand-written, train-only rows of ``src/*_train_2.txt`` and
+``src/*_train_3.txt``, and benign docstrings and README documents of installed packages
+(``guardrail_package_text``).
 
 The package corpora hold few distinct direct attacks (a few dozen base texts), so a model
 trained on them learns their wording. These grammars, written by the Keel authors, spread the
@@ -288,12 +289,22 @@ def rows(count: int = 1500) -> list[dict[str, str]]:
     return list(out.values())
 
 
+WRITTEN = (  # file, family, label, what the rows are
+    ("benign_trigger_train_2.txt", "benign", "benign", "benign prompts with trigger words"),
+    ("benign_trigger_train_3.txt", "benign", "benign", "benign prompts with trigger words"),
+    ("direct_train_3.txt", "direct", "attack", "direct attacks in varied wording"),
+)
+
+
 def written() -> list[dict[str, str]]:
-    """Hand-written, train-only benign requests full of trigger words."""
-    path = OUT / "src" / "benign_trigger_train_2.txt"
-    source = "keel authors (Apache-2.0) benign prompts with trigger words, train-only"
-    lines = [t.strip() for t in path.read_text().splitlines() if t.strip()]
-    return [{"text": t, "family": "benign", "label": "benign", "source": source} for t in lines]
+    """Hand-written, train-only rows: benign requests full of trigger words, and direct
+    attacks in wording the grammars do not produce."""
+    out = []
+    for name, family, label, what in WRITTEN:
+        source = f"keel authors (Apache-2.0) {what}, hand-written, train-only"
+        lines = [t.strip() for t in (OUT / "src" / name).read_text().splitlines() if t.strip()]
+        out += [{"text": t, "family": family, "label": label, "source": source} for t in lines]
+    return out
 
 
 def main() -> None:

@@ -159,10 +159,10 @@ def load_rows() -> tuple[list[Row], list[Row]]:
     corpus = [r for family in FAMILIES for r in split(load(family))[0]]
     with (CORPUS / "train_synthetic.jsonl").open() as handle:
         synthetic = [json.loads(line) for line in handle]
-    # Hand-written train-only requests are validated too: they are the rows most like the
-    # ordinary prompts a false positive would hurt.
-    written = [r for r in synthetic if "trigger words" in r["source"]]
-    return corpus + written, [r for r in synthetic if "trigger words" not in r["source"]]
+    # Hand-written train-only rows are validated too: they are the rows most like the
+    # ordinary prompts a false positive would hurt, and the least templated attacks.
+    written = [r for r in synthetic if "hand-written" in r["source"]]
+    return corpus + written, [r for r in synthetic if "hand-written" not in r["source"]]
 
 
 def main() -> None:
