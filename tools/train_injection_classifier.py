@@ -1,66 +1,227 @@
 """Train the prompt-injection classifier shipped in ``keel/guardrails/models``.
 
-Offline, from the development corpus (``tools/guardrail_corpus.py``):
+Offline, from the development corpus (``tools/guardrail_corpus.py``) and the train-only
+phrase-grammar rows (``tools/guardrail_synthetic.py``):
 
-    python tools/train_injection_classifier.py
+    python tools/train_injection_classifier.py            # writes models/injection.npz
+    python tools/train_injection_classifier.py --dry-run  # validation figures only
 
-Features: ``keel.guardrails.classifier.features`` (hashed word 1-3-grams and character
-4-grams of the normalized text; the same code scores at run time, so only the weights ship).
-Model: a class-balanced logistic regression. It sees only the *train* side of the split in
-``tools/guardrail_split.py`` (by group, so held-out rows share no base attack, template or
-document with training rows); the encoded family is never trained on at all: at run time the
-scanner decodes first, so the benchmark measures whether decoding plus the classifier
-generalize. The decision threshold is also chosen on the train side only, from out-of-fold
-scores, so the held-out figures are not tuned.
+Features: ``keel.guardrails.classifier`` (hashed word 1-3-grams and character 4-grams of the
+normalized text, plus its mean WordLlama token vector; the same code scores at run time, so
+only the weights ship). Model: a class-balanced logistic regression.
+
+Only the *train* side of the split (``tools/guardrail_split.py``, by group) is read here; the
+held-out side is left to ``bench/guardrails/run.py``. The train side is cut, by group, into
+``FOLDS`` validation folds: each fold is scored by a model fitted without it, so every
+train-side row gets a validation score from a model that never saw its group. The threshold
+is chosen on those scores for the whole scanner (heuristics plus classifier, as
+``InjectionScanner`` runs them): the lowest cut whose false-positive rate on benign rows stays
+within ``TARGET_FPR``. The shipped model is then fitted on the whole train side.
+
+What is fitted: direct, jailbreak, indirect and benign rows, the segments of benign rows (the
+scanner also scores long texts segment by segment), and the synthetic rows. Encoded rows are
+never fitted: the scanner decodes first, so they measure decoding plus the classifier.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import json
+from typing import Any
+
 import numpy as np
-from guardrail_split import load, split
+from guardrail_split import CORPUS, load, split
+from scipy import sparse
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold, cross_val_predict
 
-from keel.guardrails.classifier import CLASSIFIER_PATH, WIDTH, feature_matrix
-from keel.guardrails.normalize import normalize
+from keel.guardrails.classifier import (
+    CLASSIFIER_PATH,
+    EMBED_DIM,
+    PROBE,
+    WIDTH,
+    TokenEmbedder,
+    rows_of,
+)
+from keel.guardrails.content import load_wordllama
+from keel.guardrails.injection import InjectionScanner, classified
+from keel.guardrails.normalize import normalize, segments, views
+from keel.guardrails.verdict import ScanContext
 
-TARGET_FPR = 0.01  # out-of-fold false-positive rate allowed on benign training rows
-DOC_WEIGHT = 5.0
-C = 8.0
+TARGET_FPR = 0.01  # scanner false positives allowed on benign validation rows
+DOC_WEIGHT = 5.0  # clean documents weigh more: they share most words with attacks
+C = 4.0  # chosen on the validation folds among 2, 4, 8, 16, 32
+# A segment of a long text must clear the cut by this much more than a whole text: short
+# spans of an ordinary document look like instructions more often than the document does.
+MARGINS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+# Benign kinds (by source) whose false positives must each stay within target on their own,
+# not only on average: documents that merely lack an injection, and requests full of trigger
+# words.
+KINDS = ("without injection",)
+FOLDS = 5
+FITTED = ("direct", "jailbreak", "indirect", "benign")
+FAMILIES = ("direct", "jailbreak", "encoded", "indirect", "benign")
+
+Row = dict[str, str]
 
 
-def training_rows() -> list[dict[str, str]]:
-    rows: list[dict[str, str]] = []
-    for family in ("direct", "jailbreak", "indirect", "benign"):
-        rows += split(load(family))[0]
-    return rows
+def fold_of(item: Row) -> int:
+    family = "direct" if item["family"] == "encoded" else item["family"]
+    key = f"fold:{family}:{item.get('group') or item['text']}"
+    return hashlib.sha256(key.encode()).digest()[0] % FOLDS
+
+
+def _parts(item: Row) -> list[tuple[str, bool, float]]:
+    """(text, is attack, weight) rows one corpus row trains: the row itself; for benign rows
+    each of its segments; for documents with a buried instruction the instruction on its own
+    and each segment clear of it (as benign: it is the document's own text)."""
+    text = normalize(item["text"])
+    attack = item["label"] == "attack"
+    clean_document = "without injection" in item["source"]
+    parts = [(text, attack, DOC_WEIGHT if clean_document else 1.0)]
+    if not attack:
+        return parts + [(text[a:b], False, 1.0) for a, b in segments(text)]
+    buried = normalize(item.get("injection", ""))
+    where = text.find(buried) if buried else -1
+    if where < 0:
+        return parts
+    parts.append((buried, True, 1.0))
+    end = where + len(buried)
+    return parts + [(text[a:b], False, 1.0) for a, b in segments(text) if b <= where or a >= end]
+
+
+def training_matrix(rows: list[Row], embedder: TokenEmbedder) -> tuple[Any, Any, Any, Any]:
+    """Feature rows, labels, weights and the index of the corpus row each came from."""
+    blocks, labels, weights, origin = [], [], [], []
+    for index, item in enumerate(rows):
+        parts = _parts(item)
+        blocks += [rows_of(text, [], embedder) for text, _, _ in parts]
+        labels += [attack for _, attack, _ in parts]
+        weights += [weight for _, _, weight in parts]
+        origin += [index] * len(parts)
+    return (
+        sparse.vstack(blocks, format="csr"),
+        np.array(labels),
+        np.array(weights),
+        np.array(origin),
+    )
+
+
+def scanner_rows(rows: list[Row], embedder: TokenEmbedder) -> list[tuple[Any, Any]]:
+    """For each row, the feature rows of everything the scanner classifies for it (the whole
+    text, its segments, its other views), and which of those rows are segments."""
+    out = []
+    for item in rows:
+        texts, spans = classified(views(item["text"]))
+        matrix = sparse.vstack([rows_of(texts[0], spans, embedder)] + [
+            rows_of(t, [], embedder) for t in texts[1:]
+        ], format="csr")  # fmt: skip
+        is_span = np.zeros(matrix.shape[0], dtype=bool)
+        is_span[1 : 1 + len(spans)] = True
+        out.append((matrix, is_span))
+    return out
+
+
+def fit(matrix: Any, labels: Any, weights: Any) -> LogisticRegression:
+    model = LogisticRegression(C=C, class_weight="balanced", max_iter=3000)
+    return model.fit(matrix, labels, sample_weight=weights)
+
+
+def choose_cut(scores: Any, fired: Any, benign: Any) -> float:
+    """The lowest logit cut keeping scanner false positives on benign rows within target."""
+    allowed = int(TARGET_FPR * benign.sum()) - int((fired & benign).sum())
+    candidates = np.sort(scores[benign & ~fired])[::-1]
+    if allowed >= len(candidates):
+        return 0.0
+    return max(float(candidates[max(allowed, 0)]) + 1e-3, 0.0)
+
+
+def choose_operating_point(
+    whole: Any, span: Any, fired: Any, benign_sets: list[Any]
+) -> tuple[float, float, Any]:
+    """The segment margin (from ``MARGINS``) and cut that detect the most validation attacks
+    while false positives stay within target on each benign set (all benign rows first, then
+    each kind of ``KINDS`` alone); ties go to the larger margin. Returns (cut, margin,
+    combined scores)."""
+    best: tuple[int, float, float, Any] | None = None
+    for margin in MARGINS:
+        combined = np.maximum(whole, span - margin)
+        cut = max(choose_cut(combined, fired, rows) for rows in benign_sets)
+        detected = int((fired | (combined >= cut))[~benign_sets[0]].sum())
+        if best is None or detected >= best[0]:
+            best = (detected, cut, margin, combined)
+        print(f"  segment margin {margin:.1f}: cut {cut:.3f}, {detected} attacks detected")
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
+def load_rows() -> tuple[list[Row], list[Row]]:
+    corpus = [r for family in FAMILIES for r in split(load(family))[0]]
+    with (CORPUS / "train_synthetic.jsonl").open() as handle:
+        synthetic = [json.loads(line) for line in handle]
+    # Hand-written train-only rows are validated too: they are the rows most like the
+    # ordinary prompts a false positive would hurt, and the least templated attacks.
+    written = [r for r in synthetic if "hand-written" in r["source"]]
+    return corpus + written, [r for r in synthetic if "hand-written" not in r["source"]]
 
 
 def main() -> None:
-    rows = training_rows()
-    features = feature_matrix([normalize(r["text"]) for r in rows])
-    labels = np.array([r["label"] == "attack" for r in rows], dtype=np.int8)
-    groups = [f"{r['family']}:{r.get('group') or r['text']}" for r in rows]
-    model = LogisticRegression(C=C, class_weight="balanced", max_iter=3000)
-    # Documents without the injection weigh more: otherwise the model learns the document's
-    # words (shared with every injected copy) instead of the injection.
-    weights = np.array([DOC_WEIGHT if "without injection" in r["source"] else 1.0 for r in rows])
-    model.fit(features, labels, sample_weight=weights)
-    # Shift the cut so that at most TARGET_FPR of benign rows score >= 0.5, judged on
-    # out-of-fold scores with whole groups held out per fold (in-sample scores overfit).
-    logits = cross_val_predict(
-        model, features, labels, cv=GroupKFold(5), groups=groups,
-        method="decision_function", params={"sample_weight": weights},
-    )  # fmt: skip
-    benign = np.sort(logits[labels == 0])
-    cut = float(benign[min(int(len(benign) * (1 - TARGET_FPR)), len(benign) - 1)]) + 1e-3
-    cut = max(cut, 0.0)
-    print(f"cut at logit {cut:.3f}; out-of-fold recall {(logits[labels == 1] >= cut).mean():.3f}")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dry-run", action="store_true", help="print validation figures only")
+    parser.add_argument("--show", action="store_true", help="list validation misses and FPs")
+    args = parser.parse_args()
+    embedder = TokenEmbedder.of(load_wordllama())
+    corpus, synthetic = load_rows()
+    fitted = [r for r in corpus if r["family"] in FITTED]
+    matrix, labels, weights, origin = training_matrix(fitted + synthetic, embedder)
+    folds = np.array([fold_of(r) for r in fitted] + [-1] * len(synthetic))[origin]
+    candidates = scanner_rows(corpus, embedder)
+    whole, span = np.zeros(len(corpus)), np.full(len(corpus), -np.inf)
+    for k in range(FOLDS):
+        model = fit(matrix[folds != k], labels[folds != k], weights[folds != k])
+        for index, item in enumerate(corpus):
+            if fold_of(item) == k:
+                rows, is_span = candidates[index]
+                logits = model.decision_function(rows)
+                whole[index] = logits[~is_span].max()
+                if is_span.any():
+                    span[index] = logits[is_span].max()
+    heuristics = InjectionScanner(None)
+    fired = np.array([heuristics.scan(r["text"], ScanContext()).score >= 0.5 for r in corpus])
+    benign = np.array([r["label"] == "benign" for r in corpus])
+    kinds = [benign & np.array([kind in r["source"] for r in corpus]) for kind in KINDS]
+    print(
+        f"{len(corpus)} train-side rows in {FOLDS} validation folds; benign {benign.sum()}, "
+        + ", ".join(f"{k} {m.sum()}" for k, m in zip(KINDS, kinds, strict=True))
+    )
+    cut, margin, scores = choose_operating_point(whole, span, fired, [benign, *kinds])
+    print(f"cut at logit {cut:.3f}, segments {margin:.1f} above it")
+    for family in FAMILIES:
+        mask = np.array([r["family"] == family for r in corpus])
+        hits = (fired | (scores >= cut))[mask]
+        alone = (fired & mask).sum()
+        what = "false positives" if family == "benign" else "detected"
+        print(f"  validation {family:<10} {what} {hits.sum()}/{mask.sum()} = {hits.mean():.3f}"
+              f"  (heuristics alone {alone})")  # fmt: skip
+    if args.show:
+        for item, hit, score in zip(corpus, fired | (scores >= cut), scores, strict=True):
+            if hit != (item["label"] == "attack"):
+                print(f"  {item['family']:<9} {score - cut:+6.2f} {item['text'][:110]!r}")
+    if args.dry_run:
+        return
+    model = fit(matrix, labels, weights)
     coef = model.coef_[0].astype(np.float32)
-    assert coef.shape == (WIDTH,)
     CLASSIFIER_PATH.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(CLASSIFIER_PATH, coef=coef, intercept=np.float32(model.intercept_[0] - cut))
-    print(f"trained on {len(rows)} rows ({int(labels.sum())} attacks) -> {CLASSIFIER_PATH}")
+    np.savez_compressed(
+        CLASSIFIER_PATH,
+        coef=coef[:WIDTH],
+        dense=coef[WIDTH : WIDTH + EMBED_DIM],
+        intercept=np.float32(model.intercept_[0] - cut),
+        span_margin=np.float32(margin),
+        probe=embedder.pooled(PROBE)[0].astype(np.float32),
+    )
+    print(f"fitted on {matrix.shape[0]} feature rows ({int(labels.sum())} attacks) -> "
+          f"{CLASSIFIER_PATH}")  # fmt: skip
 
 
 if __name__ == "__main__":

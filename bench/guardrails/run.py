@@ -129,6 +129,8 @@ def _source(row: dict[str, str]) -> str:
 
 def _benign_group(row: dict[str, str]) -> str:
     source = row["source"]
+    if "round 3" in source:
+        return "trigger words, eval-only, written before round 3"
     if EVAL_ONLY in source:
         return "trigger words, written for evaluation only"
     if "trigger words" in source:
@@ -143,9 +145,11 @@ def _benign_group(row: dict[str, str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--latency-only", action="store_true", help="skip the detection table")
     args = parser.parse_args()
     latency(args.runs)
-    detection()
+    if not args.latency_only:
+        detection()
 
 
 if __name__ == "__main__":

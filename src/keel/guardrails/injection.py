@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from keel.core.errors import SpecError
-from keel.guardrails.normalize import deleet, views
+from keel.guardrails.normalize import deleet, segments, views
 from keel.guardrails.verdict import ScanContext, Verdict
 
 if TYPE_CHECKING:
@@ -43,20 +43,20 @@ _HEURISTICS: tuple[tuple[str, float, tuple[str, ...], re.Pattern[str]], ...] = t
         ("override", 0.6, "filter|safety|restriction|guideline|constraint|censor", r"\b(?:turn off|disable|drop|remove|lift|switch off|deactivate|bypass|override) (?:all |any |your |the )*(?:safety |content |ethical )?(?:filters?|safety (?:settings|features|guidelines|measures)|restrictions|guidelines|constraints|censorship|safeguards)\b"),
         ("roleplay", 0.8, "dan|stan|dude|aim|evil|unfilter|unrestrict|uncensor|jailbr|amoral|rogue|unbound|developer mode",
          r"\b(?:you are|you're|act as|pretend (?:to be|you are)|roleplay as|behave like|become) (?:now )?(?:an? )?(?:dan|stan|dude|aim|evil|unfiltered|unrestricted|uncensored|jailbroken|amoral|rogue|unbound|developer mode|free assistant)\b"),
-        ("roleplay", 0.8, "do anything now|developer mode|jailbr|test mode|god mode|dev mode", r"\bdo anything now\b|\b(?:developer|dev|god|unrestricted test|jailbreak(?:ed)?|debug) mode (?:enabled|on|output|activated)\b|\bjailbreak(?:ed)? mode\b|\b(?:now|are) in (?:unrestricted|developer|god|jailbreak) (?:test )?mode\b"),
+        ("roleplay", 0.8, "do anything now|developer mode|jailbr|test mode|god mode|dev mode", r"\bdo anything now\b|\b(?:developer|dev|god|unrestricted test|jailbreak(?:ed)?|debug) mode (?:enabled|on(?! (?:a|an|the|my|your|his|her|their|our|this|that)\b)|output|activated)\b|\bjailbreak(?:ed)? mode\b|\b(?:now|are) in (?:unrestricted|developer|god|jailbreak) (?:test )?mode\b"),
         ("roleplay", 0.6, "without|free of|free from|not bound|have no|no limit|no rule|no restriction|no filter|no guideline",
          r"\b(?:you|your|ai|model|assistant|chatgpt)\b.{0,40}\b(?:without|no|free (?:of|from)|not bound by|don't have|do not have) (?:any )?(?:ethical |moral |content |safety )?(?:restrictions|limitations|filters|censorship|guidelines|rules|boundaries|limits)\b"),
         ("roleplay", 0.5, "character|two responses|\U0001f513|classic response|jailbreak response", r"\b(?:stay in character|break character|two responses|\[🔓|\(🔓|classic response|jailbreak response)\b"),
         ("roleplay", 0.4, "hypothetical", r"\bhypothetical(?:ly)? .{0,40}(?:no|without) (?:rules|restrictions|limits)"),
         ("extraction", 0.8, "prompt|instruction|message|rules|directive|preamble|configuration|setup|initiali",
-         rf"\b(?:reveal|print|show|repeat|output|display|tell me|write out|leak|dump|give me|what (?:is|are|does|do)|spell out|translate|paste|copy|quote|send|summari[sz]e|recite|share) (?:me )?(?:back )?(?:all |of |out )*(?:your (?:(?:{_QUAL}|very|own|actual|exact|first|developer|operator) )*(?:system )?(?:{_SECRET}|preamble|configuration|setup|initiali[sz]ation)|the (?:(?:{_QUAL}|exact|actual|developer|operator|factory) )+(?:system )?(?:{_SECRET}|preamble)|the system {_SECRET}|(?:the )?(?:text|words|content|contents) of your (?:\w+ )?(?:{_SECRET}|preamble|configuration|setup))\b"),
+         rf"\b(?:reveal|print|show|repeat|output|display|tell me|write out|leak|dump|give me|what (?:is|are|does|do)|spell out|translate|paste|copy|quote|send|summari[sz]e|recite|share) (?:me )?(?:back )?(?:all |of |out )*(?:your (?:(?:{_QUAL}|very|own|actual|exact|first|developer|operator) )*(?:system )?(?:{_SECRET}|preamble|configuration|setup|initiali[sz]ation)|the (?:(?:{_QUAL}|exact|actual|developer|operator|factory) )+(?:system )?(?:{_SECRET}|preamble)(?! of (?!yours\b|you\b|(?:this|the|our) (?:conversation|chat|session|assistant|model|bot|ai)\b))|the system {_SECRET}|(?:the )?(?:text|words|content|contents) of your (?:\w+ )?(?:{_SECRET}|preamble|configuration|setup))\b"),
         ("extraction", 0.7, "above|before|context|preamble", r"\b(?:repeat|print|output|copy|quote) (?:the |all (?:of )?(?:the )?)?(?:words|text|everything|content|contents)(?: in your context)? (?:above|before)\b"),
         ("extraction", 0.5, "begin", r"\bbegin(?:ning)? your (?:reply|response|answer) with\b"),
         ("extraction", 0.6, "secret|password|api key|confidential", r"\b(?:say|tell me|reveal|print|give me|write out|what(?:'s| is)) (?:me )?(?:the|your) (?:secret (?:word|key|code|password)|password|api key|confidential (?:instructions|information|data))\b"),
         ("delimiter", 0.7, "<|[|###", r"<\|(?:im_start|im_end|system|endoftext)\|>|\[/?inst\]|<</?sys>>|</?system>|</?admin>|###\s*(?:new )?(?:system|instruction)s?(?: message)?:"),
         ("delimiter", 0.3, "end of|override|sudo mode|maintenance mode|system:", r"\b(?:end of (?:user )?(?:input|prompt|document|conversation|session)|system override|admin override|sudo mode|maintenance mode)\b|(?:^|\n|\. )system: "),
         ("authority", 0.4, "developer|admin|supervisor|security team|authori|clearance|permission",
-         r"\b(?:i am|i'm|as) (?:your|the) (?:developer|creator|admin|administrator|operator|supervisor|owner)\b|\b(?:admin|developer|operator) (?:here|mode)\b|\bi have (?:clearance|authori[sz]ation|permission)\b|\b(?:granted|given) you permission to\b|\bauthori[sz]ing you to\b"),
+         r"\b(?:i am|i'm|as) (?:your|the) (?:developer|creator|admin|administrator|operator|supervisor|owner)\b|\b(?:admin|developer|operator) (?:here|mode(?! on (?:a|an|the|my|your|his|her|their|our|this|that)\b))\b|\bi have (?:clearance|authori[sz]ation|permission)\b|\b(?:granted|given) you permission to\b|\bauthori[sz]ing you to\b"),
         ("indirect", 0.7, "note|message|instruction|attention|important",
          r"\b(?:note|message|instructions?|attention|important) (?:to|for) (?:the |any )?(?:ai|assistant|llm|language model|chatbot|model|agent|bot|automated)s?\b ?(?::|-|,|analysis|screening|systems?)"),
         ("indirect", 0.6, "reading|processing|summari|that reads", r"\b(?:ai|assistant|llm|language model|chatbot|model|agent)s?,? (?:reading|processing|summari[sz]ing|that reads) (?:this|these)\b"),
@@ -74,6 +74,15 @@ _HEURISTICS: tuple[tuple[str, float, tuple[str, ...], re.Pattern[str]], ...] = t
 
 _CLASSIFIED_VIEWS = 6
 _LEET = re.compile(r"[a-z][0-9@$][a-z]|[0-9][a-z]{2}[0-9]")
+
+
+def classified(seen: list[str]) -> tuple[list[str], list[tuple[int, int]]]:
+    """What the classifier scores, batched: the first views (as written, normalized, decoded)
+    and the de-leeted text, then the segments of the normalized text (as spans of it)."""
+    candidates = seen[:_CLASSIFIED_VIEWS]
+    if _LEET.search(seen[0]):
+        candidates = [*candidates, deleet(seen[0])]
+    return candidates, segments(seen[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +109,14 @@ class InjectionScanner:
                 if score > best:
                     best, reason, decoded = score, ",".join(sorted(set(families))), index > 0
         if self.classifier is not None and best < 1.0:
-            candidates = seen[:_CLASSIFIED_VIEWS]
-            if _LEET.search(seen[0]):
-                candidates = [*candidates, deleet(seen[0])]
-            probabilities = self.classifier.probabilities(candidates)
+            probabilities = self.classifier.probabilities(*classified(seen))
             top = max(range(len(probabilities)), key=probabilities.__getitem__)
             if probabilities[top] > best:
-                best, reason, decoded = probabilities[top], "classifier", top > 0
+                best, reason, decoded = (
+                    probabilities[top],
+                    "classifier",
+                    0 < top < min(len(seen), _CLASSIFIED_VIEWS),
+                )
         if best == 0.0:
             return Verdict.clean("prompt_injection")
         return Verdict(best, "prompt_injection", (), reason + (" (decoded)" if decoded else ""))

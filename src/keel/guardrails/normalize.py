@@ -33,6 +33,10 @@ _HOMOGLYPHS = str.maketrans(
         "α": "a", "ο": "o", "ρ": "p", "ν": "v", "τ": "t", "ι": "i", "κ": "k", "ε": "e",
         "Α": "A", "Β": "B", "Ε": "E", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
         "Ο": "O", "Ρ": "P", "Τ": "T", "Χ": "X", "ı": "i", "ℓ": "l",
+        # Typographic quotes and apostrophes, which NFKC keeps: U+2019 becomes an apostrophe.
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+        "\u02bc": "'", "\u201c": '"', "\u201d": '"',
+        "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
     }
 )  # fmt: skip
 _LEET = str.maketrans(
@@ -49,6 +53,9 @@ _HEX_PAIRS = re.compile(r"[2-7][0-9a-fA-F](?:[\s:,](?:0x)?[2-7][0-9a-fA-F]){6}")
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
 _UNICODE_ESC = re.compile(r"(?:\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}){3,}")
 _ENTITY = re.compile(r"&#?[A-Za-z0-9]+;")
+_BOUNDARY = re.compile(r"(?<=[.!?:;])\s+|\n+")
+SEGMENT_CHARS = 80  # a segment is one or more whole sentences, at least this long
+MAX_SEGMENTS = 48  # longer texts get longer segments, so the whole text is always covered
 _MAX_DEPTH = 3
 _MAX_VIEWS = 24
 
@@ -76,7 +83,8 @@ def tag_payload(text: str) -> str:
 
 
 def normalize(text: str) -> str:
-    """NFKC, hidden characters removed, homoglyphs folded, whitespace collapsed, lowercased."""
+    """NFKC, hidden characters removed, homoglyphs and typographic quotes folded, whitespace
+    collapsed, lowercased."""
     text = strip_hidden(text)
     if not text.isascii():  # NFKC and homoglyphs change nothing in ASCII
         text = unicodedata.normalize("NFKC", text).translate(_HOMOGLYPHS)
@@ -194,3 +202,20 @@ def views(text: str) -> list[str]:
                 following.extend(decodings(item))
         frontier = following
     return list(seen)
+
+
+def segments(text: str) -> list[tuple[int, int]]:
+    """Spans of consecutive whole sentences (or lines) of ``text``, each at least
+    ``SEGMENT_CHARS`` long (longer for long texts, at most ``MAX_SEGMENTS`` of them); empty when
+    the text is a single segment. An instruction buried in a document is scored on its own."""
+    size = max(SEGMENT_CHARS, len(text) // MAX_SEGMENTS + 1)
+    if len(text) < 2 * size:
+        return []
+    spans, start = [], 0
+    for boundary in _BOUNDARY.finditer(text):
+        if boundary.start() - start >= size:
+            spans.append((start, boundary.start()))
+            start = boundary.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans if len(spans) > 1 else []

@@ -22,10 +22,10 @@ def _load_wordllama() -> Any:
     return load_wordllama()
 
 
-def _load_classifier() -> InjectionClassifier:
+def _load_classifier(embedder: Any) -> InjectionClassifier:
     from keel.guardrails.classifier import InjectionClassifier  # numpy/scipy: load lazily
 
-    return InjectionClassifier.load()
+    return InjectionClassifier.load(embedder=embedder)
 
 
 @dataclass(slots=True)
@@ -33,7 +33,7 @@ class SharedModels:
     """Loads each model on first use, under a lock, and hands out that one instance."""
 
     wordllama_loader: Callable[[], Any] = _load_wordllama
-    classifier_loader: Callable[[], InjectionClassifier] = _load_classifier
+    classifier_loader: Callable[[Any], InjectionClassifier] = _load_classifier
     loads: dict[str, int] = field(default_factory=dict)
     _models: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -42,7 +42,11 @@ class SharedModels:
         return self._get("wordllama", self.wordllama_loader)
 
     def injection_classifier(self) -> InjectionClassifier:
-        found: InjectionClassifier = self._get("injection_classifier", self.classifier_loader)
+        """The classifier, scoring with the shared embedder (loaded first, outside the lock)."""
+        embedder = self.wordllama()
+        found: InjectionClassifier = self._get(
+            "injection_classifier", lambda: self.classifier_loader(embedder)
+        )
         return found
 
     def _get(self, name: str, loader: Callable[[], Any]) -> Any:
