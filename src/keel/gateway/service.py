@@ -39,9 +39,9 @@ from keel.gateway.resilience import ModelCaller
 from keel.gateway.routing import route
 from keel.gateway.targets import Target, Targets
 from keel.gateway.usage import UsageLedger
-from keel.pipeline.correlation import parent_context
 from keel.pipeline.steps import mark_failed, to_json
 from keel.providers.base import ChatModel
+from keel.telemetry.record_span import RootSpans
 
 if TYPE_CHECKING:
     from keel.runtime import Runtime
@@ -97,7 +97,7 @@ class Gateway:
         self.caller = caller
         self.cache = cache
         self.targets = Targets(runtime.settings.gateway, runtime.registry)
-        self._tracer = runtime.tracer_provider.get_tracer("keel.gateway")
+        self._spans = RootSpans(runtime.tracer_provider, "keel.gateway")
         self._capture = runtime.settings.telemetry.capture_content
         self.max_body_bytes = runtime.settings.gateway.max_body_bytes
 
@@ -378,7 +378,6 @@ class Gateway:
     def _start(
         self, target: Target, call: wire.ChatCall | None, ctx: CallContext
     ) -> tuple[Span, str]:
-        parent, _ = parent_context(ctx.request_id, ctx.parent)
         attributes: dict[str, Any] = {
             attr.ROOT: True,
             attr.LAYER: "gateway",
@@ -388,9 +387,7 @@ class Gateway:
         }
         if ctx.caller:
             attributes[attr.CALLER] = ctx.caller
-        span = self._tracer.start_span(
-            f"gateway {target.name}", context=parent, attributes=attributes
-        )
+        span = self._spans.start(f"gateway {target.name}", ctx.request_id, ctx.parent, attributes)
         if call is not None and self._capture:
             span.set_attribute(attr.INPUT, to_json(call.messages))
         return span, format(span.get_span_context().trace_id, "032x")

@@ -42,14 +42,25 @@ class KeelTracerProvider(TracerProvider):
 
     def __init__(self, processors: Sequence[BatchProcessor], *, resource: Resource) -> None:
         self._counted: list[BatchProcessor] = []
+        self._added = 0
         super().__init__(resource=resource, id_generator=TimeOrderedIds())
         for processor in processors:
             self.add_span_processor(processor)
 
     def add_span_processor(self, span_processor: SpanProcessor) -> None:
         super().add_span_processor(span_processor)
+        self._added += 1
         if isinstance(span_processor, CountingBatchSpanProcessor | StoreSpanProcessor):
             self._counted.append(span_processor)
+
+    @property
+    def sole_store_processor(self) -> StoreSpanProcessor | None:
+        """The store's processor when it is the only one: spans then need no SDK object and
+        can be handed over as records (see :mod:`keel.telemetry.record_span`)."""
+        counted = self._counted
+        if self._added == 1 and len(counted) == 1 and isinstance(counted[0], StoreSpanProcessor):
+            return counted[0]
+        return None
 
     @property
     def processors(self) -> tuple[BatchProcessor, ...]:
