@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 
 from keel.core.messages import ChatChunk, ChatResponse, ToolCall, ToolCallDelta
-from keel.core.sse import SSEEvent
 from keel.core.usage import Usage
 from keel.gateway import wire
 
@@ -24,7 +23,9 @@ DONE = b"data: [DONE]\n\n"
 
 
 def event(data: dict[str, Any]) -> bytes:
-    return SSEEvent(orjson.dumps(data).decode()).encode()
+    """One ``data:`` event. Compact JSON has no line breaks (orjson escapes those inside
+    strings), so it is a single data line as it stands."""
+    return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
 class StreamAssembler:

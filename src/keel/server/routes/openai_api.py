@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from keel.catalog import PipelineRef
 from keel.core.usage import Usage
@@ -21,6 +21,7 @@ from keel.gateway.errors import BadRequest, BodyTooLarge
 from keel.gateway.keys import Principal
 from keel.gateway.service import CallContext, Gateway
 from keel.gateway.targets import PIPELINE_PREFIX
+from keel.server.event_stream import EventStream
 from keel.server.responses import JSONBytes
 from keel.server.schemas import ERRORS
 
@@ -94,9 +95,7 @@ async def chat_completions(request: Request) -> Response:
         stream_headers = {"x-keel-model": streamed.model_id, "cache-control": "no-cache"}
         if streamed.cached:
             stream_headers["x-keel-cache"] = "hit"
-        return StreamingResponse(
-            streamed.events, media_type="text/event-stream", headers=stream_headers
-        )
+        return EventStream(streamed.events, headers=stream_headers)
     answer = await gateway.chat(call, body, ctx)
     keel = answer.body.get("keel")
     if keel is not None:
