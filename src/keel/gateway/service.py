@@ -31,7 +31,7 @@ from keel.deploy.router import RequestKeys
 from keel.deploy.serving import route as route_pipeline
 from keel.gateway import wire
 from keel.gateway.cache import CachedAnswer, ResponseCache, cache_key, decode_entry, encode_entry
-from keel.gateway.embeddings import embed, falls_back
+from keel.gateway.embeddings import embed, embedding_target, falls_back, parse_inputs
 from keel.gateway.metrics import GatewayMetrics
 from keel.gateway.pipelines import pipeline_chat
 from keel.gateway.replay import DONE, StreamAssembler, event, replay
@@ -332,16 +332,35 @@ class Gateway:
 
     # --- embeddings -------------------------------------------------------------------------
 
-    async def embed(self, body: Any, ctx: CallContext) -> dict[str, Any]:
-        """``/v1/embeddings``: resilient like chat; usage and cost counted like chat."""
-
-        def fell_back(model_id: str, exc: KeelError) -> None:
-            if self.metrics is not None:
-                self.metrics.fallbacks.labels(model_id, exc.code).inc()
-
-        done = await embed(self.targets, self.caller, body, self._retry_hook(None), fell_back)
+    async def embed(self, body: Any, ctx: CallContext) -> Answer:
+        """``/v1/embeddings``: resilient, traced and accounted like chat. The span records
+        the texts (when content is captured) and how many vectors of what size came back."""
+        name, texts, encoding = parse_inputs(body)
+        target = embedding_target(self.targets, name)
+        span, trace_id = self._start(target, None, ctx, "embeddings")
+        if self._capture:
+            span.set_attribute(attr.INPUT, to_json(texts))
+        hooks = (self._retry_hook(span), lambda model_id, exc: self._fell_back(span, model_id, exc))
+        try:
+            done = await embed(self.targets, self.caller, target, (texts, encoding), hooks)
+            data = done.body["data"]
+            span.set_attributes(
+                {
+                    attr.GEN_AI_PROVIDER: done.model_id.partition(":")[0],
+                    "keel.model.served": done.model_id,
+                    attr.GEN_AI_USAGE_INPUT_TOKENS: done.usage.input_tokens,
+                    attr.COST_USD: str(done.cost_usd),
+                    "keel.embeddings.count": len(data),
+                    "keel.embeddings.dimensions": len(data[0]["embedding"]) if data else 0,
+                }
+            )
+        except BaseException as exc:
+            _failed(span, exc, trace_id, ctx)
+            raise
+        finally:
+            span.end()
         await self._account(ctx, done.usage, done.cost_usd, done.model_id)
-        return done.body
+        return Answer(done.body, done.model_id, done.usage, done.cost_usd, trace_id)
 
     # --- accounting -----------------------------------------------------------------------
 
@@ -376,13 +395,13 @@ class Gateway:
     # --- spans ----------------------------------------------------------------------------
 
     def _start(
-        self, target: Target, call: wire.ChatCall | None, ctx: CallContext
+        self, target: Target, call: wire.ChatCall | None, ctx: CallContext, operation: str = "chat"
     ) -> tuple[Span, str]:
         attributes: dict[str, Any] = {
             attr.ROOT: True,
             attr.LAYER: "gateway",
             attr.CORRELATION_ID: ctx.request_id,
-            attr.GEN_AI_OPERATION: "chat",
+            attr.GEN_AI_OPERATION: operation,
             attr.GEN_AI_REQUEST_MODEL: target.name,
         }
         if ctx.caller:

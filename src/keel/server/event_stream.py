@@ -49,7 +49,9 @@ class EventStream(StreamingResponse):
             if producer.cancelled():  # the client went away
                 return
             failed = producer.exception()
-            await send({"type": "http.response.body", "body": body, "more_body": failed is not None})
+            await send(
+                {"type": "http.response.body", "body": body, "more_body": failed is not None}
+            )
             if failed is not None:
                 raise failed
         finally:

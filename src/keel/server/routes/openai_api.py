@@ -117,7 +117,9 @@ async def embeddings(request: Request) -> Response:
     model = body.get("model") if isinstance(body, dict) else None
     ctx = call_context(request, model if isinstance(model, str) else "")
     request.state.metric_labels = {"model": model if isinstance(model, str) else ""}
-    return JSONBytes(await gateway.embed(body, ctx))
+    answer = await gateway.embed(body, ctx)
+    headers = {"x-keel-model": answer.model_id, "x-keel-trace-id": answer.trace_id}
+    return JSONBytes(answer.body, headers=headers)
 
 
 @router.get("/v1/models", summary="Aliases, pipelines and the default model")
