@@ -30,9 +30,18 @@ router = APIRouter(tags=["openai"])
 _BYPASS = ("no-cache", "no-store", "bypass")
 
 
+def _header(request: Request, name: bytes) -> str | None:
+    """One request header, read from the raw ASGI list (Starlette's ``Headers.get`` goes
+    through the generic ``Mapping.get`` and decodes every header it passes)."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
 async def read_json(request: Request, limit: int) -> Any:
     """The body as JSON, refusing bodies over ``limit`` bytes before reading them whole."""
-    declared = request.headers.get("content-length")
+    declared = _header(request, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
@@ -67,8 +76,8 @@ def call_context(request: Request, model: str) -> CallContext:
     async def on_usage(usage: Usage, cost: Decimal) -> None:
         await limiter.settle(principal, usage, cost)
 
-    cache_control = request.headers.get("cache-control", "")
-    bypass = request.headers.get("x-keel-cache", "") == "bypass" or any(
+    cache_control = _header(request, b"cache-control") or ""
+    bypass = _header(request, b"x-keel-cache") == "bypass" or any(
         word in cache_control for word in _BYPASS
     )
     return CallContext(
