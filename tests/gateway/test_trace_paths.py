@@ -80,6 +80,7 @@ def send(live: LiveServer, phase: str) -> dict[str, str]:
     assert hit.headers["x-keel-cache"] == "hit"
     streamed = ask("stream", stream=True, stream_options={"include_usage": True})
     assert streamed.status_code == 200 and "[DONE]" in streamed.text
+    assert streamed.headers["x-keel-trace-id"] == stored(live, f"stream-{phase}", 1)[1]["trace_id"]
     failed = ask("failed", model="backup:gpt-4o-mini")
     assert failed.status_code == 400, failed.text
     parented = ask("parented", headers={"traceparent": f"00-{sampled}-00000000000000bb-01"})

@@ -67,6 +67,7 @@ class Streamed:
 
     model_id: str
     events: AsyncIterator[bytes]
+    trace_id: str
     cached: bool = False
 
 
@@ -248,13 +249,15 @@ class Gateway:
         target = self.targets.resolve(call.model)
         if target.pipeline is not None:
             answer = await self._pipeline(target, call, body, ctx)
-            return Streamed(answer.model_id, replay(answer.body, call.include_usage), answer.cached)
+            events = replay(answer.body, call.include_usage)
+            return Streamed(answer.model_id, events, answer.trace_id, answer.cached)
         key = self._cache_key(body, ctx)
         if key is not None:
             hit = await self._lookup(key)
             if hit is not None:
                 answer = self._cached(hit, target, ctx)
-                return Streamed(answer.model_id, replay(answer.body, call.include_usage), True)
+                events = replay(answer.body, call.include_usage)
+                return Streamed(answer.model_id, events, answer.trace_id, cached=True)
         span, trace_id = self._start(target, call, ctx)
         started = time.perf_counter()
         try:
@@ -266,7 +269,7 @@ class Gateway:
             span.end()
             raise
         relay = self._relay(call, ctx, span, (model, model_id, key), first, rest)
-        return Streamed(model_id, relay)
+        return Streamed(model_id, relay, trace_id)
 
     async def _open(
         self, target: Target, call: wire.ChatCall, span: Span, caller: str | None

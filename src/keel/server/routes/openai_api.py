@@ -101,7 +101,11 @@ async def chat_completions(request: Request) -> Response:
     request.state.metric_labels = {"model": call.model}
     if call.stream:
         streamed = await gateway.stream(call, body, ctx)
-        stream_headers = {"x-keel-model": streamed.model_id, "cache-control": "no-cache"}
+        stream_headers = {
+            "x-keel-model": streamed.model_id,
+            "x-keel-trace-id": streamed.trace_id,
+            "cache-control": "no-cache",
+        }
         if streamed.cached:
             stream_headers["x-keel-cache"] = "hit"
         return EventStream(streamed.events, headers=stream_headers)
