@@ -6,6 +6,8 @@
               retries/breaker around the call, and the response cache (in memory) looked
               up on every request; each request's prompt is different, so every lookup
               misses and every request reaches the upstream;
+* bare      — calibration: a ~80-line aiohttp pass-through proxy (bare_proxy.py) that only
+              forwards bytes; what plain Python reaches on this machine, the floor for Keel;
 * litellm   — LiteLLM proxy from its own venv (.venv-bench-litellm), offline cost map, no
               database, master key auth; skipped with a note when that venv is missing.
 
@@ -88,6 +90,13 @@ def start_mock(port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
+def start_bare(port: int, upstream: str) -> subprocess.Popen[bytes]:
+    script = Path(__file__).with_name("bare_proxy.py")
+    proc = subprocess.Popen([sys.executable, str(script), str(port), upstream])
+    wait_ready(f"http://127.0.0.1:{port}/healthz")
+    return proc
+
+
 def start_keel(
     keel: Path,
     home: Path,
@@ -162,9 +171,16 @@ def start_litellm(home: Path, port: int, upstream: str) -> subprocess.Popen[byte
 
 
 def body(model: str, stream: bool) -> Callable[[int], bytes]:
-    """Request bodies that differ by a sequence number, so no two hit the same cache entry."""
+    """Request bodies that differ by a sequence number and a random tag drawn per call, so no
+    two requests of a run (warm-up, scenarios and soak included) hit the same cache entry."""
     extra = b',"stream":true,"stream_options":{"include_usage":true}' if stream else b""
-    head = b'{"model":' + orjson.dumps(model) + b',"messages":[{"role":"user","content":"Say hello'
+    tag = os.urandom(6).hex().encode()
+    head = (
+        b'{"model":'
+        + orjson.dumps(model)
+        + b',"messages":[{"role":"user","content":"Say hello '
+        + tag
+    )
     return lambda n: head + b' #%d."}]' % n + extra + b"}"
 
 
@@ -176,8 +192,9 @@ def measure(
     for name, concurrency, stream in SCENARIOS:
         if not any(wanted in name for wanted in scenarios):
             continue
+        warm = body(model, stream)
+        asyncio.run(run(url, warm, headers, concurrency, min(1.0, seconds)))  # warm-up
         data = body(model, stream)
-        asyncio.run(run(url, data, headers, concurrency, min(1.0, seconds)))  # warm-up
         before = cpu_seconds(pid) if pid else 0.0
         result = asyncio.run(run(url, data, headers, concurrency, seconds))
         cpu_ms = (cpu_seconds(pid) - before) * 1000 / max(1, len(result.latencies_ms)) if pid else 0
@@ -267,7 +284,9 @@ def main() -> None:
         "--exporters", default='["store"]', help="Keel's span exporters (JSON list)"
     )
     parser.add_argument(
-        "--targets", default="direct,keel,litellm", help="comma-separated: direct,keel,litellm"
+        "--targets",
+        default="direct,bare,keel,litellm",
+        help="comma-separated: direct,bare,keel,litellm",
     )
     parser.add_argument(
         "--scenarios", default="", help="comma-separated parts of scenario names; empty: all"
@@ -283,7 +302,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        mock_port, keel_port, lite_port = free_port(), free_port(), free_port()
+        mock_port, keel_port, lite_port, bare_port = (free_port() for _ in range(4))
         upstream = f"http://127.0.0.1:{mock_port}/v1"
         procs = [start_mock(mock_port)]
         try:
@@ -296,6 +315,17 @@ def main() -> None:
                 direct_url = upstream + "/chat/completions"
                 table["direct"] = measure(
                     direct_url, "gpt-4o-mini", "x", None, args.seconds, scenarios
+                )
+            if "bare" in targets:
+                bare = start_bare(bare_port, upstream)
+                procs.append(bare)
+                table["bare"] = measure(
+                    f"http://127.0.0.1:{bare_port}/v1/chat/completions",
+                    "gpt-4o-mini",
+                    "x",
+                    bare.pid,
+                    args.seconds,
+                    scenarios,
                 )
             keel_url = f"http://127.0.0.1:{keel_port}/v1/chat/completions"
             if "keel" in targets:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import tracemalloc
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
-from keel.gateway.cache import RedisCache, cache_key
+from keel.gateway.cache import MemoryCache, RedisCache, cache_key, encode_entry
 
 from ..providers.mock_upstream import (
     MockUpstream,
@@ -55,6 +57,23 @@ def test_identical_requests_hit_the_cache(live: LiveServer, upstream: MockUpstre
 def test_key_ignores_streaming_fields_and_includes_the_version() -> None:
     assert cache_key({"a": 1, "stream": True}) == cache_key({"a": 1})
     assert cache_key({"a": 1}, "v1") != cache_key({"a": 1}, "v2")
+
+
+@pytest.mark.anyio
+async def test_a_full_memory_cache_holds_about_what_its_entries_weigh() -> None:
+    cache = MemoryCache(ttl=60, max_entries=2000)
+    answer = {"choices": [{"message": {"content": "x" * 300}}]}
+    tracemalloc.start()
+    try:
+        for n in range(3000):  # the oldest 1,000 are evicted
+            entry = encode_entry(answer | {"id": n}, "openai:gpt-4o-mini", Decimal("0.1"))
+            await cache.set(cache_key({"n": n}), entry)
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(entry) < 450 and await cache.get(cache_key({"n": 2999})) == entry
+    assert await cache.get(cache_key({"n": 0})) is None
+    assert held < 2000 * 1024  # key, entry and bookkeeping: well under 1 KiB each
 
 
 @pytest.mark.anyio

@@ -228,3 +228,38 @@ def test_embeddings_fall_back_and_open_the_breaker(
         live.url + "/metrics", headers={"authorization": f"Bearer {ADMIN_KEY}"}, timeout=10
     ).text
     assert 'keel_fallbacks_total{code="circuit_open",model="openai:text-embedding-3-small"}' in text
+
+
+def test_embeddings_are_traced_like_chat(live: LiveServer, upstream: MockUpstream) -> None:
+    limited = {"error": {"message": "slow down"}}
+    upstream.script(EMBEDDINGS, json_reply(limited, 429, {"Retry-After": "0"}), json_reply(VECTORS))
+    answer = embed(live, "openai:text-embedding-3-small")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-keel-model"] == "openai:text-embedding-3-small"
+    live.runtime.flush()
+    trace, spans = live.runtime.store.traces.get(answer.headers["x-keel-trace-id"])
+    assert trace is not None and trace.status == "ok"
+    assert trace.caller == "key:settings:admin"
+    assert trace.input_tokens > 0 and trace.cost_usd > 0  # counted by the model's tokenizer
+    (span,) = spans
+    assert (span.layer, span.model, span.input) == (
+        "gateway",
+        "openai:text-embedding-3-small",
+        '["hello there"]',
+    )
+    assert span.attributes["gen_ai.operation.name"] == "embeddings"
+    assert span.attributes["keel.model.served"] == "openai:text-embedding-3-small"
+    assert (
+        span.attributes["keel.embeddings.count"],
+        span.attributes["keel.embeddings.dimensions"],
+    ) == (1, 2)
+
+    upstream.script(EMBEDDINGS, json_reply({"error": {"message": "no such input"}}, 400))
+    refused = embed(live, "openai:text-embedding-3-small")
+    assert refused.status_code == 400
+    trace_id = refused.json()["error"]["details"]["trace_id"]
+    live.runtime.flush()
+    failed, (failed_span,) = live.runtime.store.traces.get(trace_id)
+    assert failed is not None and failed.status == "error"
+    assert failed.error_code == "provider_bad_request"
+    assert "no such input" in (failed_span.status_message or "")

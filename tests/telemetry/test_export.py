@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
@@ -18,6 +19,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from keel.core import tracing as attr
 from keel.core.errors import ConfigError
 from keel.core.tracing import SpanRecord, TraceRecord
+from keel.pipeline.correlation import new_trace_id
 from keel.settings import TelemetrySettings
 from keel.store import Store
 from keel.telemetry import (
@@ -215,3 +217,23 @@ def test_otlp_exporter_posts_protobuf(
     assert resource["deployment"] == "test"
     [scope_spans] = resource_spans.scope_spans
     assert [s.name for s in scope_spans.spans] == ["pipeline triage"]
+
+
+def test_trace_ids_start_with_the_time_so_the_store_indexes_grow_at_one_end(
+    store: Store,
+) -> None:
+    provider = build_tracer_provider(TelemetrySettings(), store)
+    tracer = provider.get_tracer("keel")
+    before_ms = time.time_ns() // 1_000_000
+    ids = []
+    for _ in range(3):
+        with tracer.start_as_current_span("pipeline triage") as span:
+            ids.append(span.get_span_context().trace_id)
+        time.sleep(0.002)
+    made = [new_trace_id() for _ in range(1000)]
+    after_ms = time.time_ns() // 1_000_000
+    provider.shutdown()
+    for trace_id in [*ids, *made]:
+        assert before_ms <= trace_id >> 80 <= after_ms  # 48 bits of milliseconds, then 80 random
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert len({trace_id & (2**80 - 1) for trace_id in made}) == 1000  # the low bits vary

@@ -6,12 +6,14 @@ import threading
 from collections.abc import Sequence
 
 import pytest
+from opentelemetry.trace import Status, StatusCode
 
 from keel.core import tracing as attr
 from keel.core.tracing import SpanRecord, TraceRecord
 from keel.settings import TelemetrySettings
 from keel.store import Store
 from keel.telemetry import KeelTracerProvider, StoreSpanProcessor, build_tracer_provider
+from keel.telemetry.record_span import RecordSpan, RootSpans
 
 
 class _Writer:
@@ -128,3 +130,45 @@ def test_many_threads_lose_nothing(store: Store) -> None:
     assert store.traces.count_spans() == 2000
     assert store.traces.count_traces() == 1000
     assert provider.dropped_spans == 0
+
+
+def test_record_spans_share_the_queue_bound_and_drop_count() -> None:
+    writer = _Writer(block=True)
+    provider, processor = _provider(writer, queue=10, batch=10)
+    spans = RootSpans(provider, "t")
+    attributes = {attr.ROOT: True, attr.LAYER: "gateway"}
+    for n in range(10):  # a full batch wakes the writer, which blocks
+        started = spans.start("gateway m", f"req-{n}", None, dict(attributes))
+        assert isinstance(started, RecordSpan)  # the store is the provider's only processor
+        started.end()
+    assert writer.entered.wait(10)
+    for n in range(25):  # 10 fit in the queue again, 15 do not
+        spans.start("gateway m", f"more-{n}", None, dict(attributes)).end()
+    assert (processor.dropped, processor.queued) == (15, 10)
+    writer.release.set()
+    provider.shutdown()
+    assert len(writer.spans) == len(writer.traces) == 20
+    assert {span.layer for span in writer.spans} == {"gateway"}
+    spans.start("gateway m", "late", None, dict(attributes)).end()
+    assert processor.dropped == 16
+
+
+def test_record_span_status_follows_the_sdk_rules() -> None:
+    writer = _Writer()
+    provider, _ = _provider(writer)
+    spans = RootSpans(provider, "t")
+    failed = spans.start("a", "req-a", None, {attr.ROOT: True})
+    failed.record_exception(ValueError("the detail"))
+    failed.set_status(StatusCode.ERROR)
+    failed.end()
+    failed.set_attribute("after", "end")  # ignored once ended
+    recovered = spans.start("b", "req-b", None, {})
+    recovered.set_status(Status(StatusCode.ERROR, "first"))
+    recovered.set_status(StatusCode.OK)
+    recovered.set_status(Status(StatusCode.ERROR, "too late"))  # OK is final
+    recovered.end()
+    provider.shutdown()
+    first, second = writer.spans
+    assert (first.status, first.status_message) == ("error", "ValueError: the detail")
+    assert "after" not in first.attributes
+    assert (second.status, second.status_message) == ("ok", None)

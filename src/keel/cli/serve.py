@@ -69,7 +69,7 @@ def serve(
         usage = _USAGE.format(host=host, port=port, **_key_hints(settings))
         stdout().print(usage.replace("http://", "https://") if tls else usage)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, tune_collector=True),
         host=host,
         port=port,
         log_level=settings.log_level,

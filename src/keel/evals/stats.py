@@ -19,10 +19,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95
 RESAMPLES = 2000
@@ -84,7 +84,7 @@ def wilson(successes: float, n: float, confidence: float = CONFIDENCE) -> tuple[
     """Wilson score interval for a proportion; ``successes`` and ``n`` may be fractional."""
     if n <= 0:
         raise ValueError("n must be positive")
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
@@ -99,6 +99,8 @@ def bca_mean(
     seed: int = SEED,
 ) -> tuple[float, float]:
     """BCa bootstrap interval for the mean of ``values`` (at least two)."""
+    from scipy import stats  # deferred: scipy is large and the server does not need it to start
+
     data = np.asarray(values, dtype=float)
     if data.size < 2:
         raise ValueError("a bootstrap interval needs at least two values")
@@ -194,6 +196,8 @@ def compare(
     seed: int = SEED,
 ) -> Comparison:
     """Paired comparison of B against A on the items both have values for."""
+    from scipy import stats  # deferred: scipy is large and the server does not need it to start
+
     keys = sorted(k for k in a.keys() & b.keys() if len(a[k]) and len(b[k]))
     if not keys:
         return Comparison(0, math.nan, math.nan, math.nan, None, None, 1.0, None)
@@ -242,6 +246,8 @@ def sample_size(delta: float, sd: float, *, alpha: float = 0.05, power: float = 
     ``sd`` is the standard deviation of per-item differences (from a previous comparison);
     None when ``delta`` is zero.
     """
+    from scipy import stats  # deferred: scipy is large and the server does not need it to start
+
     if delta == 0:
         return None
     z = float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))

@@ -32,7 +32,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
 if TYPE_CHECKING:
     from keel.store import Store
@@ -74,6 +73,8 @@ def dispersion(counts: Iterable[tuple[int, int]], p: float) -> float:
 
 def two_sided_p(k: int, n: int, p: float, rho: float) -> float:
     """Exact two-sided p-value of ``k`` under binomial(n, p), or beta-binomial when rho > 0."""
+    from scipy import stats  # deferred: scipy is large and the server does not need it to start
+
     support = np.arange(n + 1)
     if rho > 0 and 0 < p < 1:
         scale = 1 / rho - 1

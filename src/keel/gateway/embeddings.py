@@ -1,5 +1,6 @@
 """``/v1/embeddings``: the request read, the models called resiliently (the same retries,
-breaker, concurrency bound and fallbacks as chat), the answer written in OpenAI's shape."""
+breaker, concurrency bound and fallbacks as chat), the answer written in OpenAI's shape.
+The gateway traces each call like a chat completion (see ``Gateway.embed``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from keel.core.errors import KeelError, ProviderError
 from keel.core.usage import Usage
 from keel.gateway.errors import BadRequest, CircuitOpen
 from keel.gateway.resilience import ModelCaller, RetryHook
-from keel.gateway.targets import Targets
+from keel.gateway.targets import Target, Targets
 
 
 def parse_inputs(body: Any) -> tuple[str, list[str], str]:
@@ -49,19 +50,26 @@ class Embedded:
     cost_usd: Decimal
 
 
-async def embed(
-    targets: Targets,
-    caller: ModelCaller,
-    body: Any,
-    on_retry: RetryHook,
-    on_fallback: Callable[[str, KeelError], None],
-) -> Embedded:
-    """Embed through the target's chain: each model under the caller's timeouts, retries,
-    breaker and concurrency bound; a provider failure falls back to the next model."""
-    name, texts, encoding = parse_inputs(body)
+def embedding_target(targets: Targets, name: str) -> Target:
     target = targets.resolve(name)
     if target.pipeline is not None:
         raise BadRequest("pipelines do not embed text; name an embedding model or alias")
+    return target
+
+
+async def embed(
+    targets: Targets,
+    caller: ModelCaller,
+    target: Target,
+    inputs: tuple[list[str], str],
+    hooks: tuple[RetryHook, Callable[[str, KeelError], None]],
+) -> Embedded:
+    """Embed ``inputs`` (texts, encoding format) through the target's chain: each model under
+    the caller's timeouts, retries, breaker and concurrency bound; a provider failure falls
+    back to the next model. ``hooks`` are told of each retry and each fallback."""
+    texts, encoding = inputs
+    name = target.name
+    on_retry, on_fallback = hooks
     for model_id in target.chain:
         model = targets.model(model_id)
         try:

@@ -17,7 +17,6 @@ import orjson
 
 from keel.core.assembly import StreamAssembler
 from keel.core.messages import ChatChunk, ToolCallDelta
-from keel.core.sse import SSEEvent
 from keel.core.usage import Usage
 from keel.gateway import wire
 
@@ -27,7 +26,9 @@ DONE = b"data: [DONE]\n\n"
 
 
 def event(data: dict[str, Any]) -> bytes:
-    return SSEEvent(orjson.dumps(data).decode()).encode()
+    """One ``data:`` event. Compact JSON has no line breaks (orjson escapes those inside
+    strings), so it is a single data line as it stands."""
+    return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
 async def replay(body: dict[str, Any], include_usage: bool) -> AsyncIterator[bytes]:

@@ -31,7 +31,7 @@ from keel.deploy.router import RequestKeys
 from keel.deploy.serving import route as route_pipeline
 from keel.gateway import wire
 from keel.gateway.cache import CachedAnswer, ResponseCache, cache_key, decode_entry, encode_entry
-from keel.gateway.embeddings import embed, falls_back
+from keel.gateway.embeddings import embed, embedding_target, falls_back, parse_inputs
 from keel.gateway.metrics import GatewayMetrics
 from keel.gateway.pipelines import pipeline_chat
 from keel.gateway.replay import DONE, StreamAssembler, event, replay
@@ -39,9 +39,9 @@ from keel.gateway.resilience import ModelCaller
 from keel.gateway.routing import route
 from keel.gateway.targets import Target, Targets
 from keel.gateway.usage import UsageLedger
-from keel.pipeline.correlation import parent_context
 from keel.pipeline.steps import mark_failed, to_json
 from keel.providers.base import ChatModel
+from keel.telemetry.record_span import RootSpans
 
 if TYPE_CHECKING:
     from keel.runtime import Runtime
@@ -67,6 +67,7 @@ class Streamed:
 
     model_id: str
     events: AsyncIterator[bytes]
+    trace_id: str
     cached: bool = False
 
 
@@ -97,7 +98,7 @@ class Gateway:
         self.caller = caller
         self.cache = cache
         self.targets = Targets(runtime.settings.gateway, runtime.registry)
-        self._tracer = runtime.tracer_provider.get_tracer("keel.gateway")
+        self._spans = RootSpans(runtime.tracer_provider, "keel.gateway")
         self._capture = runtime.settings.telemetry.capture_content
         self.max_body_bytes = runtime.settings.gateway.max_body_bytes
 
@@ -248,13 +249,15 @@ class Gateway:
         target = self.targets.resolve(call.model)
         if target.pipeline is not None:
             answer = await self._pipeline(target, call, body, ctx)
-            return Streamed(answer.model_id, replay(answer.body, call.include_usage), answer.cached)
+            events = replay(answer.body, call.include_usage)
+            return Streamed(answer.model_id, events, answer.trace_id, answer.cached)
         key = self._cache_key(body, ctx)
         if key is not None:
             hit = await self._lookup(key)
             if hit is not None:
                 answer = self._cached(hit, target, ctx)
-                return Streamed(answer.model_id, replay(answer.body, call.include_usage), True)
+                events = replay(answer.body, call.include_usage)
+                return Streamed(answer.model_id, events, answer.trace_id, cached=True)
         span, trace_id = self._start(target, call, ctx)
         started = time.perf_counter()
         try:
@@ -266,7 +269,7 @@ class Gateway:
             span.end()
             raise
         relay = self._relay(call, ctx, span, (model, model_id, key), first, rest)
-        return Streamed(model_id, relay)
+        return Streamed(model_id, relay, trace_id)
 
     async def _open(
         self, target: Target, call: wire.ChatCall, span: Span, caller: str | None
@@ -332,16 +335,35 @@ class Gateway:
 
     # --- embeddings -------------------------------------------------------------------------
 
-    async def embed(self, body: Any, ctx: CallContext) -> dict[str, Any]:
-        """``/v1/embeddings``: resilient like chat; usage and cost counted like chat."""
-
-        def fell_back(model_id: str, exc: KeelError) -> None:
-            if self.metrics is not None:
-                self.metrics.fallbacks.labels(model_id, exc.code).inc()
-
-        done = await embed(self.targets, self.caller, body, self._retry_hook(None), fell_back)
+    async def embed(self, body: Any, ctx: CallContext) -> Answer:
+        """``/v1/embeddings``: resilient, traced and accounted like chat. The span records
+        the texts (when content is captured) and how many vectors of what size came back."""
+        name, texts, encoding = parse_inputs(body)
+        target = embedding_target(self.targets, name)
+        span, trace_id = self._start(target, None, ctx, "embeddings")
+        if self._capture:
+            span.set_attribute(attr.INPUT, to_json(texts))
+        hooks = (self._retry_hook(span), lambda model_id, exc: self._fell_back(span, model_id, exc))
+        try:
+            done = await embed(self.targets, self.caller, target, (texts, encoding), hooks)
+            data = done.body["data"]
+            span.set_attributes(
+                {
+                    attr.GEN_AI_PROVIDER: done.model_id.partition(":")[0],
+                    "keel.model.served": done.model_id,
+                    attr.GEN_AI_USAGE_INPUT_TOKENS: done.usage.input_tokens,
+                    attr.COST_USD: str(done.cost_usd),
+                    "keel.embeddings.count": len(data),
+                    "keel.embeddings.dimensions": len(data[0]["embedding"]) if data else 0,
+                }
+            )
+        except BaseException as exc:
+            _failed(span, exc, trace_id, ctx)
+            raise
+        finally:
+            span.end()
         await self._account(ctx, done.usage, done.cost_usd, done.model_id)
-        return done.body
+        return Answer(done.body, done.model_id, done.usage, done.cost_usd, trace_id)
 
     # --- accounting -----------------------------------------------------------------------
 
@@ -376,21 +398,18 @@ class Gateway:
     # --- spans ----------------------------------------------------------------------------
 
     def _start(
-        self, target: Target, call: wire.ChatCall | None, ctx: CallContext
+        self, target: Target, call: wire.ChatCall | None, ctx: CallContext, operation: str = "chat"
     ) -> tuple[Span, str]:
-        parent, _ = parent_context(ctx.request_id, ctx.parent)
         attributes: dict[str, Any] = {
             attr.ROOT: True,
             attr.LAYER: "gateway",
             attr.CORRELATION_ID: ctx.request_id,
-            attr.GEN_AI_OPERATION: "chat",
+            attr.GEN_AI_OPERATION: operation,
             attr.GEN_AI_REQUEST_MODEL: target.name,
         }
         if ctx.caller:
             attributes[attr.CALLER] = ctx.caller
-        span = self._tracer.start_span(
-            f"gateway {target.name}", context=parent, attributes=attributes
-        )
+        span = self._spans.start(f"gateway {target.name}", ctx.request_id, ctx.parent, attributes)
         if call is not None and self._capture:
             span.set_attribute(attr.INPUT, to_json(call.messages))
         return span, format(span.get_span_context().trace_id, "032x")

@@ -3,6 +3,14 @@
 A W3C ``traceparent`` from the caller makes the run part of the caller's trace. Otherwise an
 ``X-Request-ID`` becomes the correlation id: a 32-hex id is used as the trace id itself, any
 other string is hashed into one, so the same request id always lands in the same trace.
+
+Ids Keel makes itself are time-ordered, like UUIDv7 or X-Ray trace ids: the first 48 bits
+are the Unix time in milliseconds, the other 80 are random (W3C Trace Context level 2 asks
+for the right-most 56 bits to be random). Stored traces are keyed and indexed by these ids,
+so new rows land at the right edge of each index instead of on a random page. Measured on
+SQLite (``bench/trace_ids.py``): writing a request's span and trace took 24 µs of CPU with
+random ids at 15,000 stored requests and 78 µs at 90,000, against 11-12 µs throughout with
+time-ordered ones.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import time
 
 from opentelemetry.context import Context
 from opentelemetry.trace import (
@@ -24,6 +33,11 @@ from keel.core.errors import InvalidInputError
 from keel.core.tracing import is_trace_id
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+
+
+def new_trace_id() -> int:
+    """A fresh, time-ordered 128-bit trace id (never 0): milliseconds, then 80 random bits."""
+    return (time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF) << 80 | random.getrandbits(80) or 1
 
 
 def check_request_id(value: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -265,27 +265,32 @@ def parse_completion(data: Any, provider: str, model: str) -> ChatResponse:
         if "error" in data:
             problem = f"it reported an error instead of choices: {data['error']!r}"
         raise malformed_response(provider, model, problem)
-    first, *rest = (_choice(choice, provider, model) for choice in choices)
-    return replace(
-        first,
+    alternatives = tuple(ChatResponse(*_choice(c, provider, model)) for c in choices[1:])
+    text, finish_reason, tool_calls, logprobs = _choice(choices[0], provider, model)
+    return ChatResponse(
+        text,
+        finish_reason,
         usage=parse_usage(data.get("usage"), provider, model) or Usage(),
         model=_text(data.get("model")),
         response_id=_text(data.get("id")),
         system_fingerprint=_text(data.get("system_fingerprint")),
-        alternatives=tuple(rest),
+        tool_calls=tool_calls,
+        logprobs=logprobs,
+        alternatives=alternatives,
     )
 
 
-def _choice(choice: Any, provider: str, model: str) -> ChatResponse:
+def _choice(choice: Any, provider: str, model: str) -> tuple[str, str | None, Any, Any]:
+    """One choice's text, finish reason, tool calls and logprobs."""
     message = choice.get("message") if isinstance(choice, dict) else None
     text = message.get("content") if isinstance(message, dict) else None
     if not isinstance(message, dict) or not isinstance(text, str | None):
         raise malformed_response(provider, model, "a choice's message.content is not text")
-    return ChatResponse(
-        text=text or "",
-        finish_reason=_text(choice.get("finish_reason")),
-        tool_calls=parse_tool_calls(message.get("tool_calls"), provider, model),
-        logprobs=choice.get("logprobs"),
+    return (
+        text or "",
+        _text(choice.get("finish_reason")),
+        parse_tool_calls(message.get("tool_calls"), provider, model),
+        choice.get("logprobs"),
     )
 
 

@@ -17,10 +17,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import Stemmer
-from scipy import sparse
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 K1 = 1.2
 B = 0.75
@@ -38,6 +41,8 @@ class KeywordIndex:
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> KeywordIndex:
+        from scipy import sparse  # deferred: scipy is large and only built indexes need it
+
         words: list[str] = []
         lengths = np.zeros(len(texts), dtype=np.int64)
         for position, text in enumerate(texts):

@@ -12,6 +12,7 @@ from keel.gateway.setup import build_auth, build_gateway, build_metrics, redis_c
 from keel.runtime import Runtime
 from keel.server import metrics
 from keel.server.auth import AuthMiddleware
+from keel.server.collector import tune_for_serving
 from keel.server.correlation import CorrelationMiddleware
 from keel.server.errors import install_error_handlers
 from keel.server.hot_path import KeelApp
@@ -35,8 +36,15 @@ from keel.server.tasks import deployments_live, flush_usage, scheduled_tasks
 from keel.settings import KeelSettings
 
 
-def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    """Build the HTTP app. A given ``runtime`` is used as is and left open at shutdown."""
+def create_app(
+    settings: KeelSettings | None = None,
+    runtime: Runtime | None = None,
+    *,
+    tune_collector: bool = False,
+) -> FastAPI:
+    """Build the HTTP app. A given ``runtime`` is used as is and left open at shutdown.
+    ``tune_collector`` (for the server process, not for tests) applies
+    :func:`keel.server.collector.tune_for_serving` once start-up is done."""
     owns_runtime = runtime is None
 
     @asynccontextmanager
@@ -48,6 +56,8 @@ def create_app(settings: KeelSettings | None = None, runtime: Runtime | None = N
         app.state.gateway = build_gateway(app.state.runtime, app.state.redis, app.state.metrics)
         app.state.auth = build_auth(app.state.runtime, app.state.redis)
         gateway = app.state.gateway
+        if tune_collector:
+            tune_for_serving()
         try:
             async with deployments_live(app), scheduled_tasks(app.state.runtime, gateway.ledger):
                 yield

@@ -6,7 +6,6 @@ is also used as the trace id. The id is always returned in ``X-Request-ID``.
 
 from __future__ import annotations
 
-import random
 import secrets
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keel.core.errors import InvalidInputError
-from keel.pipeline.correlation import check_request_id
+from keel.pipeline.correlation import check_request_id, new_trace_id
 from keel.server.responses import JSONBytes, error_body
 
 _REQUEST_ID = b"x-request-id"
@@ -51,7 +50,7 @@ def from_headers(headers: list[tuple[bytes, bytes]]) -> Correlation:
             if request_id is None:
                 request_id = format(span_context.trace_id, "032x")
     if request_id is None:  # an id, not a secret: the PRNG saves a system call per request
-        return Correlation(f"{random.getrandbits(128):032x}", None)
+        return Correlation(f"{new_trace_id():032x}", None)
     return Correlation(check_request_id(request_id), parent)
 
 

@@ -39,15 +39,35 @@ def to_records(spans: Sequence[ReadableSpan]) -> tuple[list[SpanRecord], list[Tr
             continue
         view = span.attributes
         attributes: dict[str, Any] = dict(view) if view else {}
-        record = _span_record(span, context.trace_id, context.span_id, attributes)
+        parent = span.parent
+        is_error = span.status.status_code is StatusCode.ERROR
+        start_ns = span.start_time or 0
+        record = span_record(
+            span.name,
+            context.trace_id,
+            context.span_id,
+            parent.span_id if parent is not None else None,
+            (start_ns, span.end_time or start_ns),
+            _status_message(span) if is_error else None,
+            attributes,
+            is_error=is_error,
+        )
         records.append(record)
         if attributes.get(attr.ROOT) is True:
-            traces.append(_trace_record(record, attributes))
+            traces.append(trace_record(record, attributes))
     return records, traces
 
 
-def _span_record(
-    span: ReadableSpan, trace_id: int, span_id: int, attributes: dict[str, Any]
+def span_record(
+    name: str,
+    trace_id: int,
+    span_id: int,
+    parent_span_id: int | None,
+    times: tuple[int, int],
+    status_message: str | None,
+    attributes: dict[str, Any],
+    *,
+    is_error: bool,
 ) -> SpanRecord:
     """Build the record, popping the attributes that become columns from ``attributes``.
 
@@ -55,9 +75,6 @@ def _span_record(
     kept to plain dict operations; anything unusual goes through the slower helpers.
     """
     pop = attributes.pop
-    parent = span.parent
-    start_ns = span.start_time or 0
-    is_error = span.status.status_code is StatusCode.ERROR
     model_version = _text(pop(attr.GEN_AI_RESPONSE_MODEL, None))
     fingerprint = pop(attr.GEN_AI_RESPONSE_SYSTEM_FINGERPRINT, None)
     if fingerprint is not None:
@@ -65,12 +82,12 @@ def _span_record(
     record = SpanRecord(
         trace_id=f"{trace_id:032x}",
         span_id=f"{span_id:016x}",
-        parent_span_id=f"{parent.span_id:016x}" if parent is not None else None,
-        name=_clean(span.name),
-        start_ns=start_ns,
-        end_ns=span.end_time or start_ns,
+        parent_span_id=f"{parent_span_id:016x}" if parent_span_id is not None else None,
+        name=_clean(name),
+        start_ns=times[0],
+        end_ns=times[1],
         status="error" if is_error else "ok",
-        status_message=_status_message(span) if is_error else None,
+        status_message=_clean(status_message) if status_message else None,
         layer=_text(pop(attr.LAYER, None)),
         input=_text(pop(attr.INPUT, None)),
         output=_text(pop(attr.OUTPUT, None)),
@@ -85,7 +102,8 @@ def _span_record(
     return record
 
 
-def _trace_record(root: SpanRecord, attributes: Mapping[str, Any]) -> TraceRecord:
+def trace_record(root: SpanRecord, attributes: Mapping[str, Any]) -> TraceRecord:
+    """The trace summary a root span's record and (unpopped) attributes stand for."""
     return TraceRecord(
         trace_id=root.trace_id,
         correlation_id=_text(attributes.get(attr.CORRELATION_ID)) or root.trace_id,
@@ -107,13 +125,18 @@ def _trace_record(root: SpanRecord, attributes: Mapping[str, Any]) -> TraceRecor
 
 def _status_message(span: ReadableSpan) -> str | None:
     if span.status.description:
-        return _clean(span.status.description)
+        return span.status.description
     for event in span.events:
         if event.name == "exception" and event.attributes:
             kind = event.attributes.get("exception.type", "")
             message = event.attributes.get("exception.message", "")
-            return _clean(f"{kind}: {message}" if kind else str(message)) or None
+            return exception_message(str(kind), str(message))
     return None
+
+
+def exception_message(kind: str, message: str) -> str | None:
+    """A failed span's status message from its recorded exception."""
+    return (f"{kind}: {message}" if kind else message) or None
 
 
 def _with_fingerprint(model: str | None, fingerprint: str | None) -> str | None:

@@ -12,16 +12,26 @@ from collections.abc import Mapping, Sequence
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.util.types import AttributeValue
 
 from keel import __version__
 from keel.core.errors import ConfigError
+from keel.pipeline.correlation import new_trace_id
 from keel.settings import TelemetrySettings
 from keel.telemetry.exporters import TraceStore, console_exporter, otlp_exporter
 from keel.telemetry.processor import CountingBatchSpanProcessor
 from keel.telemetry.store_processor import StoreSpanProcessor
 
 BatchProcessor = CountingBatchSpanProcessor | StoreSpanProcessor
+
+
+class TimeOrderedIds(RandomIdGenerator):
+    """Random span ids; trace ids that start with the time (see ``new_trace_id``), so traces
+    started without a request id also land at the right edge of the store's indexes."""
+
+    def generate_trace_id(self) -> int:
+        return new_trace_id()
 
 
 class KeelTracerProvider(TracerProvider):
@@ -32,14 +42,25 @@ class KeelTracerProvider(TracerProvider):
 
     def __init__(self, processors: Sequence[BatchProcessor], *, resource: Resource) -> None:
         self._counted: list[BatchProcessor] = []
-        super().__init__(resource=resource)
+        self._added = 0
+        super().__init__(resource=resource, id_generator=TimeOrderedIds())
         for processor in processors:
             self.add_span_processor(processor)
 
     def add_span_processor(self, span_processor: SpanProcessor) -> None:
         super().add_span_processor(span_processor)
+        self._added += 1
         if isinstance(span_processor, CountingBatchSpanProcessor | StoreSpanProcessor):
             self._counted.append(span_processor)
+
+    @property
+    def sole_store_processor(self) -> StoreSpanProcessor | None:
+        """The store's processor when it is the only one: spans then need no SDK object and
+        can be handed over as records (see :mod:`keel.telemetry.record_span`)."""
+        counted = self._counted
+        if self._added == 1 and len(counted) == 1 and isinstance(counted[0], StoreSpanProcessor):
+            return counted[0]
+        return None
 
     @property
     def processors(self) -> tuple[BatchProcessor, ...]:

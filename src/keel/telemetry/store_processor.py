@@ -82,17 +82,7 @@ class StoreSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
-        if context is None or not context.trace_flags.sampled:
-            return
-        with self._lock:
-            if self._stopping or self._admitted >= self.max_queue_size:
-                self._dropped += 1
-                dropped = self._dropped
-            else:
-                self._admitted += 1
-                dropped = 0
-        if dropped:
-            warn_dropped(dropped, self.max_queue_size)
+        if context is None or not context.trace_flags.sampled or not self._admit():
             return
         try:
             records, traces = to_records([span])
@@ -102,6 +92,26 @@ class StoreSpanProcessor(SpanProcessor):
                 self._admitted -= 1
                 self._dropped += 1
             return
+        self._enqueue(records, traces)
+
+    def submit(self, record: SpanRecord, trace: TraceRecord | None) -> None:
+        """Queue a span already built as a record (and its trace summary, for a root span),
+        under the same bound and drop count as spans ending through ``on_end``."""
+        if self._admit():
+            self._enqueue([record], [trace] if trace is not None else [])
+
+    def _admit(self) -> bool:
+        with self._lock:
+            if self._stopping or self._admitted >= self.max_queue_size:
+                self._dropped += 1
+                dropped = self._dropped
+            else:
+                self._admitted += 1
+                return True
+        warn_dropped(dropped, self.max_queue_size)
+        return False
+
+    def _enqueue(self, records: list[SpanRecord], traces: list[TraceRecord]) -> None:
         self._traces.extend(traces)
         with self._lock:
             self._spans.extend(records)

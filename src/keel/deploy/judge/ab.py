@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from keel.core.errors import InvalidInputError
 from keel.deploy.judge.ab_stats import ArmComparison, ArmSummary, compare_arms, summarise
@@ -54,6 +53,8 @@ def sample_ratio_check(
     observed: Mapping[str, int], expected_split: Mapping[str, float], alpha: float = SRM_ALPHA
 ) -> SampleRatio:
     """Chi-square goodness of fit of arm sizes to ``expected_split`` (any positive scale)."""
+    from scipy import stats  # deferred: scipy is large and the server does not need it to start
+
     names = list(expected_split)
     total_share = float(sum(expected_split.values()))
     shares = {n: float(expected_split[n]) / total_share for n in names}

@@ -6,8 +6,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from scipy import stats
-
 from keel.deploy.judge.metrics import finite_or_none
 from keel.deploy.judge.proportions import newcombe, two_proportion_p, wilson
 from keel.deploy.judge.ranks import FloatArray, as_clean_array, mann_whitney
@@ -98,6 +96,8 @@ def summarise(
     arm: str, obs: ArmObservations, spec: MetricSpec, alpha: float
 ) -> tuple[ArmSummary, ...]:
     """The arm's summary for ``spec`` (empty when the arm has no data for it)."""
+    from scipy import stats  # deferred: scipy is large and the server does not need it to start
+
     if spec.kind == "proportion":
         if spec.name not in obs.events or obs.events[spec.name][1] <= 0:
             return ()

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +30,8 @@ class PairedTest:
 
 def paired_test(differences: NDArray[np.float64], confidence: float) -> PairedTest:
     """Wilcoxon signed-rank test and a t interval on the mean of ``differences``."""
+    from scipy import stats  # deferred: scipy is large and the server does not need it to start
+
     n = differences.size
     if n < 2:
         raise ValueError("a paired test needs at least two differences")

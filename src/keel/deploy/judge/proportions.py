@@ -11,13 +11,12 @@
 from __future__ import annotations
 
 import math
-
-from scipy import stats
+from statistics import NormalDist
 
 
 def z_for(confidence: float) -> float:
     """Two-sided normal quantile for a confidence level (0.95 -> 1.96)."""
-    return float(stats.norm.ppf(0.5 + confidence / 2))
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
 def wilson(successes: int, n: int, confidence: float) -> tuple[float, float]:
@@ -49,6 +48,8 @@ def newcombe(
 
 def two_proportion_p(bad1: int, n1: int, bad2: int, n2: int) -> float:
     """Two-sided p-value for equal proportions (z-test, or Fisher's exact test when small)."""
+    from scipy import stats  # deferred: scipy is large and the server does not need it to start
+
     total_bad = bad1 + bad2
     total = n1 + n2
     if total_bad in (0, total):

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 FloatArray = NDArray[np.float64]
 _BISECTION_STEPS = 200
@@ -131,13 +131,15 @@ def _u_sd(baseline: FloatArray, canary: FloatArray) -> float:
 
 def shift_interval_rank(m: int, n: int, sd: float, confidence: float) -> int:
     """The rank k of the interval's lower bound among the m x n ordered differences."""
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     k = math.floor(m * n / 2 - z * sd)
     return min(max(k, 1), (m * n + 1) // 2)
 
 
 def mann_whitney(baseline: FloatArray, canary: FloatArray, confidence: float) -> ShiftTest:
     """Two-sided Mann-Whitney U test with the Hodges-Lehmann shift and its interval."""
+    from scipy import stats  # deferred: scipy is large and the server does not need it to start
+
     if baseline.size == 0 or canary.size == 0:
         raise ValueError("both samples need at least one value")
     base, canary = np.sort(baseline), np.sort(canary)  # sorted queries search faster

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from keel.catalog import PipelineRef
 from keel.core.usage import Usage
@@ -21,6 +21,7 @@ from keel.gateway.errors import BadRequest, BodyTooLarge
 from keel.gateway.keys import Principal
 from keel.gateway.service import CallContext, Gateway
 from keel.gateway.targets import PIPELINE_PREFIX
+from keel.server.event_stream import EventStream
 from keel.server.responses import JSONBytes
 from keel.server.schemas import ERRORS
 
@@ -29,9 +30,18 @@ router = APIRouter(tags=["openai"])
 _BYPASS = ("no-cache", "no-store", "bypass")
 
 
+def _header(request: Request, name: bytes) -> str | None:
+    """One request header, read from the raw ASGI list (Starlette's ``Headers.get`` goes
+    through the generic ``Mapping.get`` and decodes every header it passes)."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
 async def read_json(request: Request, limit: int) -> Any:
     """The body as JSON, refusing bodies over ``limit`` bytes before reading them whole."""
-    declared = request.headers.get("content-length")
+    declared = _header(request, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
@@ -66,8 +76,8 @@ def call_context(request: Request, model: str) -> CallContext:
     async def on_usage(usage: Usage, cost: Decimal) -> None:
         await limiter.settle(principal, usage, cost)
 
-    cache_control = request.headers.get("cache-control", "")
-    bypass = request.headers.get("x-keel-cache", "") == "bypass" or any(
+    cache_control = _header(request, b"cache-control") or ""
+    bypass = _header(request, b"x-keel-cache") == "bypass" or any(
         word in cache_control for word in _BYPASS
     )
     return CallContext(
@@ -91,12 +101,14 @@ async def chat_completions(request: Request) -> Response:
     request.state.metric_labels = {"model": call.model}
     if call.stream:
         streamed = await gateway.stream(call, body, ctx)
-        stream_headers = {"x-keel-model": streamed.model_id, "cache-control": "no-cache"}
+        stream_headers = {
+            "x-keel-model": streamed.model_id,
+            "x-keel-trace-id": streamed.trace_id,
+            "cache-control": "no-cache",
+        }
         if streamed.cached:
             stream_headers["x-keel-cache"] = "hit"
-        return StreamingResponse(
-            streamed.events, media_type="text/event-stream", headers=stream_headers
-        )
+        return EventStream(streamed.events, headers=stream_headers)
     answer = await gateway.chat(call, body, ctx)
     keel = answer.body.get("keel")
     if keel is not None:
@@ -118,7 +130,9 @@ async def embeddings(request: Request) -> Response:
     model = body.get("model") if isinstance(body, dict) else None
     ctx = call_context(request, model if isinstance(model, str) else "")
     request.state.metric_labels = {"model": model if isinstance(model, str) else ""}
-    return JSONBytes(await gateway.embed(body, ctx))
+    answer = await gateway.embed(body, ctx)
+    headers = {"x-keel-model": answer.model_id, "x-keel-trace-id": answer.trace_id}
+    return JSONBytes(answer.body, headers=headers)
 
 
 @router.get("/v1/models", summary="Aliases, pipelines and the default model")
