@@ -249,7 +249,7 @@ async def postgres(tmp: Path, count: int, queries: int) -> None:
             backend = service.index.backend
             assert isinstance(backend, PostgresBackend)
             default = backend.hnsw
-            for ef in sorted({40, 100, 400, default.ef_search}):
+            for ef in sorted({100, 400, default.ef_search, 1000}):
                 backend.hnsw = replace(default, ef_search=ef)
                 marker = " (the default)" if ef == default.ef_search else ""
                 plan = await pg_plan(service, texts[0], ef)

@@ -252,7 +252,11 @@ class RetrievalSettings(_Section):
         "package ships one, so save your own there).",
     )
     hnsw_m: int = Field(
-        16, ge=4, le=100, description="Postgres: HNSW graph degree for new collections' indexes."
+        32,
+        ge=4,
+        le=100,
+        description="Postgres: HNSW graph degree for new collections' indexes (higher: better "
+        "recall at a given `hnsw_ef_search`, slower build, larger index).",
     )
     hnsw_ef_construction: int = Field(
         128,
@@ -261,7 +265,7 @@ class RetrievalSettings(_Section):
         description="Postgres: HNSW build-time candidate list for new collections' indexes.",
     )
     hnsw_ef_search: int = Field(
-        1000,
+        600,
         ge=10,
         le=1000,
         description="Postgres: HNSW query-time candidate list (higher: better recall, slower; "
