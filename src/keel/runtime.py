@@ -76,7 +76,7 @@ def build_retrieval(settings: KeelSettings, registry: ProviderRegistry) -> Retri
         r.vector_cache,
         r.ingest_lock_timeout,
         r.cross_encoder_dir,
-        HnswParams(r.hnsw_m, r.hnsw_ef_construction, r.hnsw_ef_search),
+        HnswParams(r.hnsw_m, r.hnsw_ef_construction, r.hnsw_ef_search, r.hnsw_build_memory_mb),
     )
     return RetrievalService(config, registry, pii_sanitizer=PiiSanitizer())
 

@@ -271,6 +271,13 @@ class RetrievalSettings(_Section):
         description="Postgres: HNSW query-time candidate list (higher: better recall, slower; "
         "1000 is pgvector's maximum). `bench/retrieval.py --postgres-chunks N` prints recall.",
     )
+    hnsw_build_memory_mb: int = Field(
+        1024,
+        ge=64,
+        le=65536,
+        description="Postgres: `maintenance_work_mem` for the transaction that builds a "
+        "collection's HNSW index (a graph larger than this is built much more slowly).",
+    )
 
 
 class RouteRule(_Section):
