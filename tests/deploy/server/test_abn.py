@@ -43,7 +43,10 @@ def visit(client: httpx.Client, rounds: int, seen: dict[str, set[str]]) -> None:
 def test_sticky_ab_over_three_arms_with_its_report(
     client: httpx.Client, deployed: Deployed
 ) -> None:
-    deployed.arms["second"].error_rate = 0.4
+    # the always-valid test needs a few hundred requests per arm to show a change in an
+    # error rate; stable and the first candidate fail alike, the second far more often
+    deployed.arms["stable"].error_rate = deployed.arms["candidate"].error_rate = 0.1
+    deployed.arms["second"].error_rate = 0.45
     created = start(
         client, [deployed.candidate[:10], deployed.second[:10]], strategy="ab",
         split="34,33,33", sticky="header:X-User-ID", min_samples=30,
@@ -53,7 +56,7 @@ def test_sticky_ab_over_three_arms_with_its_report(
     assert body["candidates"] == [deployed.candidate, deployed.second]
     assert body["weights"] == {deployed.stable: 34, deployed.candidate: 33, deployed.second: 33}
     seen: dict[str, set[str]] = {}
-    visit(client, 3, seen)
+    visit(client, 5, seen)
     assert all(len(versions) == 1 for versions in seen.values())  # nobody ever flips
     users = Counter(next(iter(v)) for v in seen.values())
     order = [deployed.stable, deployed.candidate, deployed.second]
