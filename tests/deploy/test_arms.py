@@ -75,7 +75,9 @@ def test_split_forms(split: object, expected: dict[str, float]) -> None:
     assert weights == pytest.approx(expected) and sum(weights.values()) == pytest.approx(100)
 
 
-@pytest.mark.parametrize("split", ["34", "50,50", "60,50", "50,50,0", "10,10,10,70", "x", "-5,50,55"])
+@pytest.mark.parametrize(
+    "split", ["34", "50,50", "60,50", "50,50,0", "10,10,10,70", "x", "-5,50,55"]
+)
 def test_bad_splits_are_refused(split: str) -> None:
     def call() -> None:
         arms.split_weights(S, (A, B), arms.parse_split(split))
