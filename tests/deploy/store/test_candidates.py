@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from keel.catalog import PipelineCatalog
 from keel.core.errors import KeelError
@@ -14,7 +15,7 @@ from keel.deploy.model import State
 from keel.deploy.service import DeploymentService
 from keel.store import Store
 from keel.store.deployments import Pair
-from keel.store.migrate import upgrade
+from keel.store.migrate import alembic_config, upgrade
 from tests.deploy.conftest import spec
 
 from .test_repository import snapshot
@@ -132,5 +133,26 @@ def test_upgrade_keeps_one_candidate_deployments(fresh_url: str) -> None:
         ended = DeploymentService(store).rollback("triage", "a")
         assert ended.state == State.ROLLED_BACK
         assert store.deployments.get("old1").weights == {"c" * 64: 0.0, "s" * 64: 100.0}
+    finally:
+        store.close()
+
+
+def test_downgrade_drops_the_columns_and_keeps_the_rows(fresh_url: str) -> None:
+    store = Store.open(fresh_url)
+    try:
+        catalog = PipelineCatalog(store, label_ttl=0)
+        found = [catalog.push(spec(note=f"v{i}")).version for i in (1, 2, 3)]
+        catalog.set_label("triage", "production", found[0])
+        DeploymentService(store).start("triage", found[1:], {"strategy": "ab"}, "a")
+        with store.engine.connect() as conn:
+            command.downgrade(alembic_config(conn), "deploy_1")
+            conn.commit()
+        inspector = sa.inspect(store.engine)
+        assert "candidates" not in {c["name"] for c in inspector.get_columns("deployments")}
+        with store.engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT candidate, state FROM deployments")).one()
+        assert tuple(row) == (found[1], "progressing")  # the first candidate remains
+        store.upgrade()
+        assert store.deployments.active("triage").candidates == (found[1],)  # type: ignore[union-attr]
     finally:
         store.close()
