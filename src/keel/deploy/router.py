@@ -65,7 +65,8 @@ def _digest(salt: str, user: str) -> bytes:
 
 def bucket(salt: str, user: str) -> float:
     """A point in [0, 100) fixed by the deployment's salt and the user key."""
-    return _point(_digest(salt, user))
+    digest = hashlib.sha256(f"{salt}\x00{user}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * 100.0
 
 
 def _point(digest: bytes) -> float:
@@ -82,22 +83,28 @@ def choose(arms: Sequence[tuple[str, float]], point: float) -> str:
     0 only moves its own users (back to stable). With a single candidate this is the
     candidate owning ``[0, weight)``. Otherwise the arms are laid end to end in order.
     Either way a user keeps the same arm while the weights stay put."""
-    *candidates, (stable, _) = arms
-    lane = 100.0 / max(len(candidates), 1)
-    if all(w <= lane for _, w in candidates):
-        index = min(int(point // lane), len(candidates) - 1)
-        version, weight = candidates[index]
-        found = version if point - index * lane < weight else stable
+    count = len(arms) - 1
+    lane = 100.0 / count if count > 1 else 100.0
+    if count == 1:  # the common case, spelled out: the candidate owns [0, weight)
+        version, weight = arms[0]
+        if point < weight:
+            return version
+        version, weight = arms[1]
+    elif all(weight <= lane for _, weight in arms[:count]):
+        index = min(int(point // lane), count - 1)
+        version, weight = arms[index]
+        if point - index * lane < weight:
+            return version
+        version, weight = arms[-1]  # stable's part of the lane
     else:
-        edge, found = 0.0, stable
+        edge = 0.0
         for version, weight in arms:
             edge += weight
             if point < edge:
-                found = version
                 break
-    if dict(arms).get(found, 0.0) > 0:
-        return found
-    return next((v for v, w in reversed(arms) if w > 0), stable)  # rounding at an edge
+    if weight > 0:
+        return version
+    return next((v for v, w in reversed(arms) if w > 0), arms[-1][0])  # rounding at an edge
 
 
 @dataclass(frozen=True, slots=True)
