@@ -97,10 +97,11 @@ def choose(arms: Sequence[tuple[str, float]], point: float) -> str:
             return version
         version, weight = arms[-1]  # stable's part of the lane
     else:
-        edge = 0.0
-        for version, weight in arms:
-            edge += weight
+        edge, (version, weight) = 0.0, arms[-1]
+        for arm, share in arms:
+            edge += share
             if point < edge:
+                version, weight = arm, share
                 break
     if weight > 0:
         return version
