@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 
 from keel.core.errors import InvalidInputError
@@ -115,3 +116,27 @@ def test_n_arm_sample_ratio_mismatch() -> None:
     )
     assert report.sample_ratio.flagged and len(report.sample_ratio.observed) == 3
     assert not report.safe_to_promote
+
+
+def test_peeking_at_an_a_a_a_a_experiment_rarely_promotes() -> None:
+    """Four identical arms read 20 times as traffic grows: promoting on any arm's
+    fixed-horizon p-value would often pick a 'winner'; the report's Holm-corrected
+    always-valid test almost never does."""
+    rng = np.random.default_rng(23)
+    names = ["A", "B", "C", "D"]
+    runs, naive, promoted = 100, 0, 0
+    for _ in range(runs):
+        bad = rng.random((4, 8000)) < 0.2  # every arm: 20 % thumbs-down
+        fixed_win = valid_win = False
+        for n in range(400, 8001, 400):
+            obs = {
+                name: ArmObservations(events={"feedback_negative": (int(bad[i, :n].sum()), n)})
+                for i, name in enumerate(names)
+            }
+            report = ab_report(obs, dict.fromkeys(names, 25), POLICY, alpha=0.05)
+            fixed_win |= any(c.p_value < 0.05 and c.mean_difference < 0 for c in report.comparisons)
+            valid_win |= report.safe_to_promote
+        naive += fixed_win
+        promoted += valid_win
+    assert naive / runs > 0.2
+    assert promoted / runs <= 0.05
