@@ -136,8 +136,8 @@ class DeploymentService:
         """All traffic to one candidate (the only live one unless ``version`` names it)."""
         before = self.active(pipeline)
         after = model.promote(before, _now(), reason, version)
-        assert after.winner is not None
-        return self._apply(before, after, actor, "promoted", evidence, production=after.winner)
+        winner = after.winner or after.candidate  # a promotion always names its winner
+        return self._apply(before, after, actor, "promoted", evidence, production=winner)
 
     def rollback(
         self,
