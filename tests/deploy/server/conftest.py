@@ -86,10 +86,17 @@ class Deployed:
     second: str = ""
 
 
-def build_runtime(home: Path, guardrails: dict[str, object] | None = None) -> Deployed:
+def build_runtime(
+    home: Path, guardrails: dict[str, object] | None = None, *, breaker: bool = True
+) -> Deployed:
+    """``breaker=False``: the arms' scripted failures never open the testing provider's
+    circuit (all arms share it), so every failure a test sees is its model's own."""
+    gateway: dict[str, object] = {"retry": {"max_attempts": 1}}
+    if not breaker:
+        gateway["breaker"] = {"failure_threshold": 1_000_000}
     settings = server_settings(
         home,
-        gateway={"retry": {"max_attempts": 1}},
+        gateway=gateway,
         deploy={"poll_seconds": 0.2, "controller_seconds": 0.2},
     )
     runtime = Runtime(settings)

@@ -5,19 +5,29 @@ shadow mirrored to every candidate, and a canary that drops its failing candidat
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from scipy.stats import chisquare
 
-from .conftest import Deployed, invoke
+from .conftest import Deployed, build_runtime, invoke
 from .test_controller import drive, last_decision
 from .test_shadow import wait_for_pairs
 
 pytestmark = pytest.mark.integration
 
 USERS = 150
+
+
+@pytest.fixture
+def deployed(tmp_path: Path) -> Iterator[Deployed]:
+    """The arms fail at scripted rates; the shared circuit breaker must not add failures."""
+    built = build_runtime(tmp_path / "home", breaker=False)
+    yield built
+    built.runtime.close()
 
 
 def start(client: httpx.Client, version: Any, **body: Any) -> httpx.Response:
@@ -31,13 +41,18 @@ def state(client: httpx.Client) -> dict[str, Any]:
     }
 
 
-def visit(client: httpx.Client, rounds: int, seen: dict[str, set[str]]) -> None:
-    """Every user calls ``rounds`` times; ``seen`` collects the versions that answered."""
+def visit(client: httpx.Client, rounds: int, seen: dict[str, set[str]]) -> Counter[str]:
+    """Every user calls ``rounds`` times; ``seen`` collects the versions that answered.
+    Returns the error codes of the calls that failed."""
+    failed: Counter[str] = Counter()
     for round_ in range(rounds):
         for user in range(USERS):
             answer = invoke(client, f"r{round_}", **{"X-User-ID": f"user-{user}"})
             if answer.status_code == 200:
                 seen.setdefault(f"user-{user}", set()).add(answer.json()["version"])
+            else:
+                failed[answer.json()["error"]["code"]] += 1
+    return failed
 
 
 def test_sticky_ab_over_three_arms_with_its_report(
@@ -56,7 +71,8 @@ def test_sticky_ab_over_three_arms_with_its_report(
     assert body["candidates"] == [deployed.candidate, deployed.second]
     assert body["weights"] == {deployed.stable: 34, deployed.candidate: 33, deployed.second: 33}
     seen: dict[str, set[str]] = {}
-    visit(client, 5, seen)
+    failed = visit(client, 5, seen)
+    assert set(failed) <= {"provider_server_error"}, failed  # only the scripted failures
     assert all(len(versions) == 1 for versions in seen.values())  # nobody ever flips
     users = Counter(next(iter(v)) for v in seen.values())
     order = [deployed.stable, deployed.candidate, deployed.second]
