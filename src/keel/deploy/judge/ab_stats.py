@@ -45,7 +45,9 @@ class ArmComparison:
 
     ``difference``/``ci_low``/``ci_high``/``p_value`` are fixed-horizon (Hodges-Lehmann
     shift or difference of rates); ``mean_difference``, ``always_valid_p``,
-    ``cs_low``/``cs_high`` and ``sequential`` come from the always-valid mSPRT.
+    ``cs_low``/``cs_high`` and ``sequential`` come from the always-valid mSPRT. With
+    several treatment arms the report fills ``p_adjusted`` and ``always_valid_p_adjusted``
+    (Holm across the arms, per metric) and ``significant``/``sequential`` follow those.
     """
 
     arm: str
@@ -64,6 +66,8 @@ class ArmComparison:
     cs_low: float | None
     cs_high: float | None
     sequential: Sequential
+    p_adjusted: float | None = None
+    always_valid_p_adjusted: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +87,8 @@ class ArmComparison:
             "cs_low": finite_or_none(self.cs_low),
             "cs_high": finite_or_none(self.cs_high),
             "sequential": self.sequential,
+            "p_adjusted": finite_or_none(self.p_adjusted),
+            "always_valid_p_adjusted": finite_or_none(self.always_valid_p_adjusted),
         }
 
 
@@ -119,9 +125,16 @@ def summarise(
 
 
 def _direction(spec: MetricSpec, test: SequentialTest | None, alpha: float) -> Sequential:
-    if test is None or test.always_valid_p >= alpha or test.estimate == 0:
+    if test is None:
         return "inconclusive"
-    went_up = test.estimate > 0
+    return direction(spec, test.estimate, test.always_valid_p, alpha)
+
+
+def direction(spec: MetricSpec, estimate: float, p_value: float | None, alpha: float) -> Sequential:
+    """Better, worse or inconclusive: a change shown at ``alpha``, judged by its sign."""
+    if p_value is None or p_value >= alpha or estimate == 0:
+        return "inconclusive"
+    went_up = estimate > 0
     bad = went_up if spec.bad_direction == "increase" else not went_up
     return "worse" if bad else "better"
 
