@@ -140,3 +140,29 @@ def test_peeking_at_an_a_a_a_a_experiment_rarely_promotes() -> None:
         promoted += valid_win
     assert naive / runs > 0.2
     assert promoted / runs <= 0.05
+
+
+def test_an_error_free_control_does_not_blind_the_always_valid_test() -> None:
+    """A control with no bad events yet (rate 0) used to shrink the mixture to 0.001, so
+    even a jump from 0 % to 40 % at a few hundred requests stayed 'inconclusive'."""
+    report = ab_report(arms((0, 300), (120, 300)), {"A": 50, "B": 50}, POLICY)
+    comparison = report.comparison("B", "feedback_negative")
+    assert comparison.sequential == "worse" and comparison.always_valid_p < 0.01
+    assert not report.safe_to_promote and "keep A" in report.recommendation
+
+
+def test_peeking_at_a_rare_event_a_a_experiment_rarely_promotes() -> None:
+    """The one-point floor of the mixture keeps peeking safe at low base rates too."""
+    rng = np.random.default_rng(29)
+    runs, promoted = 100, 0
+    for _ in range(runs):
+        bad = rng.random((2, 6000)) < 0.005
+        win = False
+        for n in range(200, 6001, 200):
+            obs = {
+                name: ArmObservations(events={"feedback_negative": (int(bad[i, :n].sum()), n)})
+                for i, name in enumerate("AB")
+            }
+            win |= ab_report(obs, {"A": 50, "B": 50}, POLICY, alpha=0.05).safe_to_promote
+        promoted += win
+    assert promoted / runs <= 0.05

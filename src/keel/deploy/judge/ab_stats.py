@@ -139,10 +139,19 @@ def direction(spec: MetricSpec, estimate: float, p_value: float | None, alpha: f
     return "worse" if bad else "better"
 
 
+_PROPORTION_TAU_FLOOR = 0.01
+
+
 def _default_tau(spec: MetricSpec, control_level: float, control_sd: float) -> float:
-    """Mixture sd: the effect size worth detecting, from the metric's own tolerances."""
+    """Mixture sd: the effect size worth detecting, from the metric's own tolerances.
+
+    For proportions the floor is one percentage point: a control that has shown no bad
+    events yet (an error rate of 0) must not shrink the mixture to nothing, which would
+    leave the test blind even to a jump from 0 % to 40 %. Any fixed ``tau`` keeps the
+    always-valid guarantee; it only moves where the test has its power.
+    """
     if spec.kind == "proportion":
-        return max(0.2 * control_level, spec.max_increase or 0.0, 1e-3)
+        return max(0.2 * control_level, spec.max_increase or 0.0, _PROPORTION_TAU_FLOOR)
     scale = abs(control_level) if control_level != 0 else control_sd
     return max((spec.allowed_ratio - 1) * scale, 0.05 * control_sd, 1e-12)
 
