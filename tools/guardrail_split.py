@@ -5,7 +5,8 @@ template or document lands on the same side, so held-out rows are never near-cop
 training rows. The side is a hash of the group (seeded), about half each. Rows whose source
 is marked ``eval-only`` are always held out: they are never trained on and were never used
 to tune heuristics or thresholds; rows marked ``train-only`` are never held out. The trainer
-cuts the train side again, by group, into validation folds (``tools/train_injection_classifier.py``).
+cuts the train side again, by group, into validation folds
+(``tools/train_injection_classifier.py``).
 """
 
 from __future__ import annotations

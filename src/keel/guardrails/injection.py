@@ -87,7 +87,9 @@ def classified(seen: list[str]) -> tuple[list[str], list[tuple[int, int]]]:
 
 @dataclass(frozen=True, slots=True)
 class InjectionScanner:
-    """Heuristics on every view; the shipped classifier on the first few (batched)."""
+    """Heuristics on every view; the shipped classifier on the first few (batched). Heuristics
+    that fired are overruled when the classifier finds the text plainly ordinary (its
+    ``heuristic_veto``, chosen on the validation folds with the cut)."""
 
     classifier: InjectionClassifier | None = None
     name: str = "prompt_injection"
@@ -108,10 +110,13 @@ class InjectionScanner:
                 score, families = self.score_view(candidate)
                 if score > best:
                     best, reason, decoded = score, ",".join(sorted(set(families))), index > 0
-        if self.classifier is not None and best < 1.0:
+        if self.classifier is not None:
             probabilities = self.classifier.probabilities(*classified(seen))
             top = max(range(len(probabilities)), key=probabilities.__getitem__)
-            if probabilities[top] > best:
+            if best >= 0.5 and self.classifier.overrules(probabilities[top]):
+                best, reason = probabilities[top], f"classifier overruled {reason}"
+                decoded = 0 < top < min(len(seen), _CLASSIFIED_VIEWS)
+            elif probabilities[top] > best:
                 best, reason, decoded = (
                     probabilities[top],
                     "classifier",
