@@ -223,6 +223,9 @@ def main() -> None:
     print(f"cut at logit {cut:.3f}, segments {margin:.1f} above it, heuristics overruled "
           f"{veto:.1f} below it")  # fmt: skip
     hits_all = detections(scores, fired, cut, veto)
+    overruled = fired & ~hits_all
+    print(f"  heuristics overruled on {int((overruled & ~benign).sum())} attacks and "
+          f"{int((overruled & benign).sum())} benign rows")  # fmt: skip
     for family in FAMILIES:
         mask = np.array([r["family"] == family for r in corpus])
         hits = hits_all[mask]
