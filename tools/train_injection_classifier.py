@@ -16,7 +16,9 @@ held-out side is left to ``bench/guardrails/run.py``. The train side is cut, by 
 train-side row gets a validation score from a model that never saw its group. The threshold
 is chosen on those scores for the whole scanner (heuristics plus classifier, as
 ``InjectionScanner`` runs them): the lowest cut whose false-positive rate on benign rows stays
-within ``TARGET_FPR``. The shipped model is then fitted on the whole train side.
+within ``TARGET_FPR``, together with the segment margin and the veto (how far below the cut
+a logit overrules heuristics that fired) that detect the most validation attacks. The
+shipped model is then fitted on the whole train side.
 
 What is fitted: direct, jailbreak, indirect and benign rows, the segments of benign rows (the
 scanner also scores long texts segment by segment), and the synthetic rows. Encoded rows are
