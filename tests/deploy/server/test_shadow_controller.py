@@ -1,0 +1,98 @@
+"""The controller acting on a shadow deployment through a real server: scripted models,
+real traffic, mirrored runs and their traces. A shadow candidate with more errors is
+rolled back on its own and stops being mirrored; the identical one passes and, with
+``then: canary``, becomes a canary that serves primary traffic."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import Deployed, build_runtime, invoke
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def deployed(tmp_path: Path) -> Iterator[Deployed]:
+    """The arms fail at scripted rates; the shared circuit breaker must not add failures."""
+    built = build_runtime(tmp_path / "home", breaker=False)
+    yield built
+    built.runtime.close()
+
+
+def drain(client: httpx.Client) -> None:
+    """Wait until every mirrored job queued so far has run and its pair is stored."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        shadow = client.get("/api/deployments/triage/routing").json()["shadow"]
+        done = shadow["completed"] + shadow["failed"] + shadow["dropped"]
+        if done >= shadow["submitted"] and shadow["pending_pairs"] == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the shadow queue did not drain: {shadow}")
+
+
+def pairs_of(deployed: Deployed, deployment_id: str, version: str) -> int:
+    pairs = deployed.runtime.store.deployments.pairs(deployment_id)
+    return sum(1 for p in pairs if p.candidate_version == version)
+
+
+def test_shadow_rolls_back_the_worse_candidate_and_turns_the_other_into_a_canary(
+    client: httpx.Client, deployed: Deployed
+) -> None:
+    deployed.arms["candidate"].error_rate = 0.4
+    body = {
+        "pipeline": "triage", "version": [deployed.candidate, deployed.second],
+        "strategy": "shadow", "mirror": 100, "interval": "2s", "min_samples": 30,
+        "then": "canary", "steps": "50,100",
+    }  # fmt: skip
+    created = client.post("/api/deployments", json=body)
+    assert created.status_code == 201, created.text
+    deployment_id = created.json()["id"]
+    deadline, status = time.monotonic() + 150, created.json()
+    while time.monotonic() < deadline and status["strategy"] == "shadow":
+        for i in range(20):
+            answer = invoke(client, f"q{i}")
+            assert answer.status_code == 200, answer.text
+            # the shadow never answers (the canary may, once the controller started it)
+            assert answer.json()["version"] != deployed.candidate
+        status = client.get("/api/deployments/triage").json()
+    assert status["strategy"] == "canary", status
+    assert status["retired"] == [deployed.candidate]
+    assert status["weights"] == {deployed.candidate: 0, deployed.second: 25, deployed.stable: 75}
+    events = client.get("/api/deployments/triage/history").json()["deployments"][0]["events"]
+    decided = [e for e in events if e["actor"] == "controller" and e["action"] != "checked"]
+    assert decided[0]["action"] == "candidate_rolled_back"
+    table = {m["name"]: m for m in decided[0]["evidence"]["judgement"]["metrics"]}
+    assert decided[0]["evidence"]["candidate"] == deployed.candidate
+    assert table["error"]["outcome"] == "high"
+    assert decided[-1]["action"] == "canary_started"
+    assert decided[-1]["evidence"]["judgement"]["verdict"] == "pass"
+    # the rolled-back candidate is no longer mirrored; the canary serves primary traffic
+    drain(client)  # jobs queued before the rollback still run
+    mirrored = pairs_of(deployed, deployment_id, deployed.candidate)
+    second = pairs_of(deployed, deployment_id, deployed.second)
+    versions = {invoke(client, f"r{i}").json()["version"] for i in range(40)}
+    assert deployed.second in versions and deployed.candidate not in versions
+    drain(client)
+    assert pairs_of(deployed, deployment_id, deployed.candidate) == mirrored
+    assert pairs_of(deployed, deployment_id, deployed.second) > second  # still mirrored
+
+
+def test_invalid_follow_ups_are_refused(client: httpx.Client, deployed: Deployed) -> None:
+    cases: list[dict[str, Any]] = [
+        {"strategy": "shadow", "mirror": 10, "then": "ab"},
+        {"strategy": "ab", "then": "canary"},
+    ]
+    for case in cases:
+        body = {"pipeline": "triage", "version": deployed.candidate, **case}
+        refused = client.post("/api/deployments", json=body)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "deployment_then_invalid"
+    assert client.get("/api/deployments").json()["deployments"] == []
