@@ -96,3 +96,35 @@ def test_invalid_follow_ups_are_refused(client: httpx.Client, deployed: Deployed
         assert refused.status_code == 422, refused.text
         assert refused.json()["error"]["code"] == "deployment_then_invalid"
     assert client.get("/api/deployments").json()["deployments"] == []
+
+
+def test_an_identical_shadow_candidate_is_ready_and_waits_for_a_person(
+    client: httpx.Client, deployed: Deployed
+) -> None:
+    """Same model behaviour on both arms (latency with jitter): the candidate's mirrored
+    runs pass, it is recorded ready once, and stays a shadow until promoted by hand."""
+    deployed.arms["stable"].latency_s = deployed.arms["candidate"].latency_s = 0.01
+    deployed.arms["stable"].jitter_s = deployed.arms["candidate"].jitter_s = 0.004
+    body = {
+        "pipeline": "triage", "version": deployed.candidate, "strategy": "shadow",
+        "mirror": 100, "interval": "2s", "min_samples": 30,
+        "evaluator": "contains:value=says",
+    }  # fmt: skip
+    created = client.post("/api/deployments", json=body)
+    assert created.status_code == 201, created.text
+    deadline, status = time.monotonic() + 150, created.json()
+    while time.monotonic() < deadline and not status["ready"]:
+        for i in range(20):
+            assert invoke(client, f"q{i}").json()["version"] == deployed.stable
+        status = client.get("/api/deployments/triage").json()
+    assert status["ready"] == [deployed.candidate], status
+    assert status["state"] == "progressing" and status["strategy"] == "shadow"
+    assert status["weights"][deployed.stable] == 100
+    events = client.get("/api/deployments/triage/history").json()["deployments"][0]["events"]
+    ready = [e for e in events if e["action"] == "ready"]
+    assert len(ready) == 1 and ready[0]["actor"] == "controller"
+    table = {m["name"]: m for m in ready[0]["evidence"]["judgement"]["metrics"]}
+    assert table["eval_score"]["n_canary"] >= 30  # paired scores were judged
+    assert f"keel deploy promote triage {deployed.candidate[:12]}" in ready[0]["reason"]
+    promoted = client.post("/api/deployments/triage/promote")
+    assert promoted.status_code == 200 and promoted.json()["state"] == "promoted"
