@@ -7,14 +7,16 @@ alone) is rolled back on its own; an identical one becomes ready, or with
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
 
-from keel.deploy.canary import Move
+from keel.deploy.canary import Decision, Move
 from keel.deploy.controller import decision_of, rollout_state, shadow_policy
+from keel.deploy.judge import ArmObservations, RolloutAction, RolloutState, default_policy, judge
 from keel.deploy.model import Deployment, State, Strategy
 from keel.deploy.observe import ArmSample, Observed
 from keel.deploy.shadow_round import shadow_move
@@ -24,6 +26,7 @@ from keel.store.deployments import Outcome
 S, A, B = "s" * 16, "a" * 16, "b" * 16
 START = 1_700_000_000.0
 INTERVAL = 60.0
+NODATA = judge(default_policy(), ArmObservations(), ArmObservations(), {})
 
 
 @dataclass(frozen=True)
@@ -168,3 +171,33 @@ def test_a_ready_candidate_that_turns_bad_is_still_rolled_back() -> None:
     recorded = [m.action for m in moves if m.record]
     assert recorded == ["ready", "rolled_back"], recorded
     assert final.state == State.ROLLED_BACK and "ready" not in final.extra
+
+
+def scripted(version: str, kind: str, checks: int = 1) -> Decision:
+    """A candidate's check with a scripted action (the judgement itself is not read); a
+    ``wait`` is a round with no check due, which leaves the state as it was."""
+    before = RolloutState(started_at=START, step_started_at=START, checks=checks - 1)
+    after = dataclasses.replace(before, checks=checks, last_check_at=START + checks)
+    if kind == "wait":
+        after = before
+    elif kind == "promote":
+        after = dataclasses.replace(after, status="promoted", passes_in_step=2)
+    elif kind == "hold":
+        after = dataclasses.replace(after, checks_failed=1)
+    action = RolloutAction(kind, 1, f"{kind} said the judge", after)  # type: ignore[arg-type]
+    return Decision(version, before, NODATA, action, {})
+
+
+def test_a_hold_and_a_new_ready_in_one_round_record_the_hold_then_the_ready() -> None:
+    now = datetime.fromtimestamp(START + 100, UTC)
+    first = shadow_move(shadow(A, B), [scripted(A, "hold"), scripted(B, "promote")], now)
+    assert first is not None and first.action == "held" and first.record
+    assert first.evidence["candidate"] == A and (first.after.reason or "").startswith(A[:12])
+    assert "ready" not in first.after.extra  # not yet recorded as ready
+    second = shadow_move(first.after, [scripted(A, "wait", 2), scripted(B, "promote", 2)], now)
+    assert second is not None and second.action == "ready" and second.record
+    assert second.after.extra["ready"] == [B] and second.evidence["candidate"] == B
+    between = shadow_move(second.after, [scripted(A, "wait", 2), scripted(B, "wait", 2)], now)
+    assert between is None  # nothing learnt: B stays ready without a write
+    held = shadow_move(second.after, [scripted(A, "wait", 3), scripted(B, "hold", 3)], now)
+    assert held is not None and held.action == "held" and "ready" not in held.after.extra

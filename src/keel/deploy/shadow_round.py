@@ -70,15 +70,13 @@ def shadow_move(
         rollouts[x.version] = (
             replace(state, status="progressing") if x.action.kind == "promote" else state
         ).to_dict()
-    ready_versions = sorted(x.version for x in ready)
-    extra = {k: v for k, v in deployment.extra.items() if k != "ready"}
-    extra |= {"rollouts": rollouts} | ({"ready": ready_versions} if ready_versions else {})
     retired = (*deployment.retired, *(x.version for x in failed))
-    base = replace(deployment, extra=extra, retired=retired)
-    lead = (failed or ready or [x for x in alive if x.action.kind != "wait"] or alive)[0]
-    evidence = evidence_of(lead, decisions, several)
+    extra = {k: v for k, v in deployment.extra.items() if k != "ready"} | {"rollouts": rollouts}
     if not alive:
+        lead = failed[0]
         reason = f"{_short([x.version for x in failed])}: {lead.action.reason}"
+        base = replace(deployment, extra=extra, retired=retired)
+        evidence = evidence_of(lead, decisions, several)
         return Move(model.roll_back(base, now, reason), "rolled_back", evidence)
     if deployment.then == "canary" and len(ready) == len(alive):
         reason = _ready_reason(deployment, ready) + (
@@ -87,12 +85,19 @@ def shadow_move(
         if failed:
             gone = _short([x.version for x in failed])
             reason += f" ({gone} rolled back: {failed[0].action.reason})"
+        base = replace(deployment, extra=extra, retired=retired)
         evidence = evidence_of(ready[0], decisions, several)
         return Move(model.to_canary(base, now, reason), "canary_started", evidence)
-    action, reason = _event(deployment, decisions, failed, ready, lead)
-    if action is None:
+    found = _event(deployment, decisions, failed, ready, before)
+    if found is None:
         return None
+    action, lead, reason = found
+    # a candidate counts as ready once its readiness is recorded (the ``ready`` event)
+    shown = [x.version for x in ready if action in ("ready", "checked") or x.version in before]
+    extra |= {"ready": sorted(shown)} if shown else {}
+    base = replace(deployment, extra=extra, retired=retired)
     after = model.reweigh(base, now, base.weights, reason)
+    evidence = evidence_of(lead, decisions, several)
     return Move(after, action, evidence, record=action != "checked")
 
 
@@ -101,14 +106,18 @@ def _event(
     decisions: Sequence[Decision],
     failed: Sequence[Decision],
     ready: Sequence[Decision],
-    lead: Decision,
-) -> tuple[str | None, str]:
+    before: set[str],
+) -> tuple[str, Decision, str] | None:
+    """The round's history event, the candidate whose judgement is its evidence, and why."""
     if failed:
-        return "candidate_rolled_back", f"{lead.version[:12]}: {lead.action.reason}"
-    if any(x.action.kind == "hold" for x in decisions):
-        return "held", f"{lead.version[:12]}: {lead.action.reason}"
-    if ready and sorted(x.version for x in ready) != deployment.extra.get("ready"):
-        return "ready", _ready_reason(deployment, ready)
+        lead = failed[0]
+        return "candidate_rolled_back", lead, f"{lead.version[:12]}: {lead.action.reason}"
+    held = [x for x in decisions if x.action.kind == "hold"]
+    if held:
+        return "held", held[0], f"{held[0].version[:12]}: {held[0].action.reason}"
+    new = [x for x in ready if x.version not in before]
+    if new:
+        return "ready", new[0], _ready_reason(deployment, ready)
     if all(x.action.kind == "wait" and x.action.state == x.state for x in decisions):
-        return None, ""  # nothing learnt: no write, no history
-    return "checked", deployment.reason or ""
+        return None  # nothing learnt: no write, no history
+    return "checked", decisions[0], deployment.reason or ""
