@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import Deployed, build_runtime, invoke
+from .conftest import ADMIN_KEY, Deployed, LiveServer, build_runtime, invoke
 
 pytestmark = pytest.mark.integration
+ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
 
 
 @pytest.fixture
@@ -128,3 +129,49 @@ def test_an_identical_shadow_candidate_is_ready_and_waits_for_a_person(
     assert f"keel deploy promote triage {deployed.candidate[:12]}" in ready[0]["reason"]
     promoted = client.post("/api/deployments/triage/promote")
     assert promoted.status_code == 200 and promoted.json()["state"] == "promoted"
+
+
+def test_two_replicas_controllers_roll_a_candidate_back_once(tmp_path: Path) -> None:
+    """Two servers on one store, each running its controller every 0.2 s: the worse of two
+    shadow candidates is rolled back by exactly one decision, and both replicas stop
+    mirroring it within a second of that decision."""
+    replicas = [build_runtime(tmp_path / "home", breaker=False) for _ in range(2)]
+    for built in replicas:
+        built.arms["candidate"].error_rate = 0.5
+    first = replicas[0]
+    try:
+        with LiveServer(first.runtime) as one, LiveServer(replicas[1].runtime) as two:
+            clients = [
+                httpx.Client(base_url=live.url, headers=ADMIN, timeout=30) for live in (one, two)
+            ]
+            body = {
+                "pipeline": "triage", "version": [first.candidate, first.second],
+                "strategy": "shadow", "mirror": 100, "interval": "1h", "min_samples": 30,
+            }  # fmt: skip
+            created = clients[0].post("/api/deployments", json=body)
+            assert created.status_code == 201, created.text
+            deadline, status = time.monotonic() + 120, created.json()
+            while time.monotonic() < deadline and not status["retired"]:
+                for i in range(10):
+                    for client in clients:
+                        invoke(client, f"q{i}")
+                status = clients[1].get("/api/deployments/triage").json()
+            assert status["retired"] == [first.candidate], status
+            decided_at = time.monotonic()
+            applied = set()
+            while time.monotonic() - decided_at < 1.0 and len(applied) < 2:
+                for index, client in enumerate(clients):
+                    seen = client.get("/api/deployments/triage/routing").json()["deployment"]
+                    if seen and seen["retired"] == [first.candidate]:
+                        applied.add(index)
+                time.sleep(0.05)
+            assert applied == {0, 1}
+            time.sleep(1.0)  # both controllers have had several more rounds
+            events = clients[0].get("/api/deployments/triage/history").json()
+            actions = [e["action"] for e in events["deployments"][0]["events"]]
+            assert actions.count("candidate_rolled_back") == 1, actions
+            for client in clients:
+                client.close()
+    finally:
+        for built in replicas:
+            built.runtime.close()
