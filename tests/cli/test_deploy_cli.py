@@ -69,6 +69,9 @@ def test_bad_requests_are_refused_without_a_traceback(versions: tuple[str, str, 
         (("deploy", "triage", first, second, "--strategy", "ab", "--weights",
           f"stable=50,{first[:8]}=30,{second[:8]}=30"), "deployment_weights_invalid"),
         (("deploy", "triage", first, stable), "deployment_noop"),
+        (("deploy", "triage", first, "--strategy", "shadow", "--mirror", "10", "--then", "ab"),
+         "deployment_then_invalid"),
+        (("deploy", "triage", first, "--then", "canary"), "deployment_then_invalid"),
     ]  # fmt: skip
     for args, expected in cases:
         code, _, err = keel(*args)
@@ -79,3 +82,15 @@ def test_bad_requests_are_refused_without_a_traceback(versions: tuple[str, str, 
     )  # fmt: skip
     assert code == 0, err
     assert json.loads(out)["weights"] == {stable: 50.0, first: 30.0, second: 20.0}
+
+
+def test_shadow_with_a_follow_up_shows_it(versions: tuple[str, str, str]) -> None:
+    _, first, _ = versions
+    code, out, err = keel(
+        "deploy", "triage", first[:8], "--strategy", "shadow", "--mirror", "20",
+        "--then", "canary", "--steps", "10,50,100",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "then       canary (steps 10, 50, 100)" in out
+    code, out, _ = keel("deploy", "status", "triage", "--json")
+    assert json.loads(out)["then"] == "canary" and json.loads(out)["ready"] == []

@@ -88,6 +88,10 @@ def _show(deployment: Deployment, as_json: bool) -> None:
         lines.append(f"  steps      {steps} (step {d.step_index + 1}, {every}{shared})")
     if d.mirror:
         lines.append(f"  mirror     {d.mirror:g}%")
+    if d.then and d.strategy.value == "shadow":
+        lines.append(f"  then       {d.then} (steps {', '.join(f'{s:g}' for s in d.steps)})")
+    if d.extra.get("ready"):
+        lines.append(f"  ready      {', '.join(v[:12] for v in d.extra['ready'])}")
     if d.sticky:
         lines.append(f"  sticky     {d.sticky}")
     if d.reason:
@@ -130,6 +134,9 @@ def start(
     mirror: float | None = typer.Option(None, help="Shadow: percent of requests mirrored."),
     evaluator: str | None = typer.Option(None, help="Evaluator scoring shadowed pairs."),
     min_samples: int | None = typer.Option(None, help="Requests per arm before judging."),
+    then: str | None = typer.Option(
+        None, help="Shadow: 'canary' turns candidates that pass into a canary (--steps)."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Start a rollout of VERSION(S) on NAME (also: keel deploy NAME VERSION …)."""
@@ -141,7 +148,7 @@ def start(
     raw: dict[str, Any] = {
         "strategy": strategy, "steps": steps, "interval": interval, "split": split,
         "weights": _percents(weights) if weights else None, "sticky": sticky,
-        "mirror": mirror, "evaluator": evaluator, "min_samples": min_samples,
+        "mirror": mirror, "evaluator": evaluator, "min_samples": min_samples, "then": then,
     }  # fmt: skip
     args = plan_args(raw)
     with _service() as service:

@@ -56,7 +56,7 @@ class Move:
         return self.action
 
 
-def _evidence(lead: Decision, decisions: Sequence[Decision], several: bool) -> dict[str, Any]:
+def evidence_of(lead: Decision, decisions: Sequence[Decision], several: bool) -> dict[str, Any]:
     evidence: dict[str, Any] = {
         "judgement": lead.judgement.to_dict(),
         "action": lead.action.to_dict(),
@@ -112,10 +112,10 @@ def decide(deployment: Deployment, decisions: Sequence[Decision]) -> Move | None
     if len(alive) == 1 and ready:  # the single winner: the others were rolled back
         winner = ready[0]
         after = model.promote(base, now, _reason(winner, several), winner.version)
-        evidence = _evidence(winner, decisions, several)
+        evidence = evidence_of(winner, decisions, several)
         return Move(after, "promoted", evidence, production=winner.version)
     lead = (failed or ready or [x for x in alive if x.action.kind != "wait"] or alive)[0]
-    evidence = _evidence(lead, decisions, several)
+    evidence = evidence_of(lead, decisions, several)
     if not alive:
         after = model.roll_back(base, now, _reason(lead, several))
         return Move(after, "rolled_back", evidence)

@@ -9,12 +9,17 @@ Each round (``deploy.controller_seconds``), for every progressing deployment:
   candidate back, or promote the single winner. Every action but a plain wait is stored
   with its evidence (the judge's per-metric table, the action and the observation
   counts); each candidate's rollout state rides along in the deployment.
+* **shadow**: judge each live candidate's mirrored runs against stable with the same judge
+  and rollout rules, at one step (see :mod:`keel.deploy.shadow_round`): roll a failing
+  candidate back (it is no longer mirrored), record a passing one as ready, and with
+  ``then="canary"`` turn the deployment into a canary of the ready candidates.
 * **ab**: compute the A/B report over every arm; promote only when its test is valid under
   repeated looks (``safe_to_promote``, Holm-corrected across arms) and names an arm.
   Nothing else moves by itself.
 
-Shadow and blue-green deployments are never moved by the controller; ``report`` serves
-their comparison (and the others') to ``GET /api/deployments/{name}/report``.
+Blue-green deployments are never moved by the controller (see docs/deployments.md for
+why no automatic switch-back); ``report`` serves every comparison to
+``GET /api/deployments/{name}/report``.
 
 Every replica may run the controller: each transition is a conditional update on the
 deployment's revision, so of two replicas deciding at once one wins, and the other's
@@ -30,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keel.core.errors import ConflictError
-from keel.deploy.canary import Decision, decide
+from keel.deploy.canary import Decision, Move, decide
 from keel.deploy.experiment import ab_for, ab_report_of, arm, arm_version
 from keel.deploy.judge import (
     JudgePolicy,
@@ -43,6 +48,7 @@ from keel.deploy.judge import (
 from keel.deploy.model import Deployment, State, Strategy
 from keel.deploy.observe import Observed, gather
 from keel.deploy.service import DeploymentService
+from keel.deploy.shadow_round import STAGE, shadow_move
 from keel.settings import DeploySettings
 from keel.store import Store
 
@@ -81,6 +87,14 @@ def rollout_policy(deployment: Deployment, settings: DeploySettings) -> RolloutP
     )
 
 
+def shadow_policy(deployment: Deployment, settings: DeploySettings) -> RolloutPolicy:
+    """The canary's rules at a single step: the shadow. Its check interval is the
+    deployment's ``interval``; passing ``promote_checks`` checks in a row makes a
+    candidate ready. (Its one step's weight is nominal: no primary traffic moves.)"""
+    policy = rollout_policy(deployment, settings)
+    return dataclasses.replace(policy, steps=(1,), stage=STAGE)
+
+
 def rollout_state(deployment: Deployment, version: str | None = None) -> RolloutState:
     """A candidate's stored rollout state (the first candidate's by default); a step
     restarted by hand (resume, weights) starts afresh. Deployments stored before several
@@ -117,6 +131,8 @@ class RolloutController:
             try:
                 if deployment.strategy == Strategy.CANARY:
                     done.append(self._canary(deployment))
+                elif deployment.strategy == Strategy.SHADOW:
+                    done.append(self._shadow(deployment))
                 elif deployment.strategy == Strategy.AB:
                     done.append(self._ab(deployment))
             except ConflictError as exc:  # another replica or a person moved it first
@@ -157,8 +173,8 @@ class RolloutController:
     def _judge_policy(self, deployment: Deployment) -> JudgePolicy:
         return judge_policy(deployment, deployment.min_samples or self._settings.min_samples)
 
-    def _canary(self, deployment: Deployment) -> str:
-        policy = rollout_policy(deployment, self._settings)
+    def decisions(self, deployment: Deployment, policy: RolloutPolicy) -> list[Decision]:
+        """Each live candidate judged against stable over its own step's window."""
         now = time.time()
         windows: dict[float, Observed] = {}
         decisions = []
@@ -168,15 +184,19 @@ class RolloutController:
             if observed is None:
                 since = datetime.fromtimestamp(state.step_started_at, UTC)
                 observed = windows[state.step_started_at] = self.observe(deployment, since)
-            judgement = judge(
-                policy.judge,
-                arm(observed.baseline),
-                arm(observed.arms[version]),
-                observed.paired(version),
-            )
-            action = next_action(policy, state, judgement, now)
-            decisions.append(Decision(version, state, judgement, action, _counts(observed)))
-        move = decide(deployment, decisions)
+            decisions.append(decision_of(policy, version, state, observed, now))
+        return decisions
+
+    def _canary(self, deployment: Deployment) -> str:
+        policy = rollout_policy(deployment, self._settings)
+        return self._store_move(deployment, decide(deployment, self.decisions(deployment, policy)))
+
+    def _shadow(self, deployment: Deployment) -> str:
+        policy = shadow_policy(deployment, self._settings)
+        decisions = self.decisions(deployment, policy)
+        return self._store_move(deployment, shadow_move(deployment, decisions, datetime.now(UTC)))
+
+    def _store_move(self, deployment: Deployment, move: Move | None) -> str:
         if move is None:
             return f"{deployment.pipeline}: wait"
         self._service.apply(
@@ -201,6 +221,17 @@ class RolloutController:
         evidence = {"ab": report.to_dict(), "observed": _counts(observed)}
         self._service.promote(deployment.pipeline, ACTOR, reason, evidence, version=winner)
         return f"{deployment.pipeline}: promoted {winner[:12]}"
+
+
+def decision_of(
+    policy: RolloutPolicy, version: str, state: RolloutState, observed: Observed, now: float
+) -> Decision:
+    """One candidate's check: the judge's verdict on its window and the rollout's action."""
+    judgement = judge(
+        policy.judge, arm(observed.baseline), arm(observed.arms[version]), observed.paired(version)
+    )
+    action = next_action(policy, state, judgement, now)
+    return Decision(version, state, judgement, action, _counts(observed))
 
 
 def _counts(observed: Observed) -> dict[str, Any]:

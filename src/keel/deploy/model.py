@@ -11,7 +11,9 @@ version (what the ``production`` label pointed to when it started), 1..N ``candi
 * ``ab``: a fixed split over every arm, sticky per user, judged by an A/B report;
 * ``shadow``: every answer comes from stable; ``mirror`` percent of requests also run
   every candidate off the hot path, and each candidate's output is stored in a pair with
-  stable's;
+  stable's. The controller judges each candidate on that data: a failing one is rolled
+  back (no longer mirrored), a passing one is marked ready; with ``then="canary"`` the
+  ready candidates become a canary (``to_canary``);
 * ``blue-green`` (one candidate only): it waits at weight 0 until ``promote`` switches all
   traffic.
 
@@ -51,6 +53,8 @@ class State(StrEnum):
 
 
 ACTIVE_STATES = frozenset({State.PENDING, State.PROGRESSING, State.PAUSED})
+# What a shadow deployment turns into once its candidates pass (None: a person promotes).
+FOLLOW_UPS = ("canary",)
 DEFAULT_STEPS = (5.0, 25.0, 50.0, 100.0)
 _TOLERANCE = 1e-6
 
@@ -93,6 +97,7 @@ class Plan:
     sticky: StickyKey | None = None
     evaluator: str | None = None  # scores shadowed pairs (an eval evaluator spec)
     min_samples: int | None = None  # per arm and step, before the judge may act
+    then: str | None = None  # shadow: "canary" starts a canary of the candidates that pass
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strategy", Strategy(self.strategy))
@@ -114,6 +119,7 @@ class Plan:
             )
         if self.min_samples is not None and self.min_samples < 1:
             raise InvalidInputError("min_samples must be at least 1", code="min_samples_invalid")
+        check_then(self.then, self.strategy)
 
     def _check_split(self) -> None:
         for what, value in (("split", self.split), ("weights", self.weights)):
@@ -178,6 +184,7 @@ class Deployment:
     reason: str | None = None  # why it last changed
     extra: dict[str, Any] = field(default_factory=dict)
     retired: tuple[str, ...] = ()  # candidates rolled back on their own; weight 0 for good
+    then: str | None = None  # shadow: what follows when its candidates pass (see Plan)
 
     @property
     def active(self) -> bool:
@@ -248,6 +255,8 @@ class Deployment:
             "sticky": str(self.sticky) if self.sticky else None,
             "evaluator": self.evaluator,
             "min_samples": self.min_samples,
+            "then": self.then,
+            "ready": list(self.extra.get("ready", [])),
             "failed_checks": self.failed_checks,
             "revision": self.revision,
             "created_at": self.created_at.isoformat(),
@@ -273,6 +282,24 @@ def check_percent(
         raise InvalidInputError(
             f"{what} must be a percentage from {lo} to {hi}, got {value}",
             code=code or f"deployment_{what}_invalid",
+        )
+
+
+def check_then(then: str | None, strategy: Strategy) -> None:
+    """The follow-up of a shadow deployment: none (a person promotes) or ``canary``."""
+    if then is None:
+        return
+    if then not in FOLLOW_UPS:
+        raise InvalidInputError(
+            f"then {then!r} is not a follow-up Keel knows; use then=canary (or leave it out "
+            "and promote by hand)",
+            code="deployment_then_invalid",
+        )
+    if strategy != Strategy.SHADOW:
+        raise InvalidInputError(
+            f"then={then} follows a shadow deployment whose candidates passed; a "
+            f"{strategy.value} deployment has no such phase (use --strategy shadow)",
+            code="deployment_then_invalid",
         )
 
 
@@ -415,6 +442,29 @@ def retire(
     weights[found] = 0.0
     retired = (*deployment.retired, found)
     return _moved(deployment, now, reason, weights=weights, retired=retired, **changes)
+
+
+def to_canary(deployment: Deployment, now: datetime, reason: str) -> Deployment:
+    """A shadow deployment whose live candidates all passed becomes a canary of them: its
+    first step starts now (shared evenly as a canary of all its candidates would), with a
+    fresh rollout state; the shadow phase's mirror keeps feeding paired scores."""
+    _require(deployment, {State.PROGRESSING}, "turn into a canary")
+    if deployment.strategy != Strategy.SHADOW:
+        raise ConflictError(
+            f"deployment {deployment.id} is a {deployment.strategy.value} deployment, not a shadow",
+            code="deployment_state_invalid",
+            state=deployment.state.value,
+        )
+    each = deployment.steps[0] / len(deployment.candidates)
+    weights = {v: (each if v in deployment.live else 0.0) for v in deployment.candidates}
+    weights[deployment.stable] = 100.0 - sum(weights.values())
+    extra = {k: v for k, v in deployment.extra.items() if k not in ("rollouts", "ready")}
+    extra["shadow_ended_at"] = now.timestamp()
+    checked = check_weights(deployment, weights)
+    return _moved(
+        deployment, now, reason, strategy=Strategy.CANARY, weights=checked, step_index=0,
+        step_started_at=now, failed_checks=0, extra=extra,
+    )  # fmt: skip
 
 
 def pause(deployment: Deployment, now: datetime, reason: str) -> Deployment:

@@ -112,6 +112,7 @@ class DeploymentService:
             sticky=plan.sticky,
             evaluator=plan.evaluator,
             min_samples=plan.min_samples,
+            then=plan.then,
             created_by=actor,
             reason=f"{plan.strategy.value} of {shown} over {stable[:12]} requested",
         )

@@ -115,6 +115,7 @@ def _config(d: Deployment) -> dict[str, Any]:
         "salt": d.salt,
         "extra": d.extra,
         "retired": list(d.retired),
+        "then": d.then,
     }
 
 
@@ -166,6 +167,7 @@ def _deployment(row: Row[Any]) -> Deployment:
         reason=row.reason,
         extra=dict(config.get("extra") or {}),
         retired=tuple(config.get("retired") or ()),
+        then=config.get("then"),
     )
 
 

@@ -54,6 +54,11 @@ class DeployRequest(BaseModel):
     )
     evaluator: str | None = Field(None, description="Evaluator scoring shadowed pairs.")
     min_samples: int | None = Field(None, description="Requests per arm before judging.")
+    then: str | None = Field(
+        None,
+        description="Shadow: 'canary' turns the candidates that pass into a canary with "
+        "these steps; without it a person promotes.",
+    )
 
 
 class VersionRequest(BaseModel):
@@ -80,7 +85,7 @@ def plan_args(body: DeployRequest | dict[str, Any]) -> dict[str, Any]:
         args["interval_s"] = parse_duration(str(interval))
     if raw.get("split") is not None:
         args["split"] = parse_split(raw["split"])
-    for key in ("weights", "mirror", "evaluator", "min_samples"):
+    for key in ("weights", "mirror", "evaluator", "min_samples", "then"):
         if raw.get(key) is not None:
             args[key] = raw[key]
     if raw.get("sticky"):
