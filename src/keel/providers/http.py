@@ -254,7 +254,7 @@ class HTTPClient:
                         self.provider, model, "asked for a stream but got a JSON body"
                     )
                 parser = SSEParser()
-                async for chunk in resp.iter_chunks():
+                while (chunk := await resp.next_chunk()) is not None:
                     for event in parser.feed(chunk):
                         yield event
                 for event in parser.close():

@@ -52,12 +52,14 @@ class Disconnected(ConnectionError):
 class Response:
     """Status and headers (names lower-cased) of an answer; the body is read from it."""
 
-    __slots__ = ("_connection", "headers", "status")
+    __slots__ = ("_connection", "_decoder", "headers", "status")
 
     def __init__(self, connection: _Connection, status: int, headers: dict[str, str]) -> None:
         self._connection = connection
         self.status = status
         self.headers = headers
+        wbits = _DECODERS.get(headers.get("content-encoding", "identity").lower())
+        self._decoder = zlib.decompressobj(wbits) if wbits is not None else None
 
     @property
     def content_type(self) -> str:
@@ -65,25 +67,30 @@ class Response:
 
     async def read(self) -> bytes:
         """The whole body."""
-        parts = [chunk async for chunk in self.iter_chunks()]
+        parts = []
+        while (chunk := await self.next_chunk()) is not None:
+            parts.append(chunk)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives, decompressed when the upstream compressed it."""
-        encoding = self.headers.get("content-encoding", "identity").lower()
-        wbits = _DECODERS.get(encoding)
-        decoder = zlib.decompressobj(wbits) if wbits is not None else None
-        connection = self._connection
+    async def next_chunk(self) -> bytes | None:
+        """The body bytes that arrived since the last call (waiting for some), decompressed
+        when the upstream compressed them; ``None`` at the end of the body."""
+        decoder = self._decoder
         while True:
-            chunk = await connection.next_chunk()
+            chunk = await self._connection.next_chunk()
+            if decoder is None:
+                return chunk
             if chunk is None:
-                break
-            if decoder is not None:
-                chunk = decoder.decompress(chunk)
+                self._decoder = None
+                return decoder.flush() or None
+            chunk = decoder.decompress(chunk)
             if chunk:
-                yield chunk
-        if decoder is not None and (tail := decoder.flush()):
-            yield tail
+                return chunk
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives (see :meth:`next_chunk`)."""
+        while (chunk := await self.next_chunk()) is not None:
+            yield chunk
 
 
 class _Connection(asyncio.Protocol):
