@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 
@@ -207,3 +211,37 @@ async def test_nothing_listening_is_a_connect_failure() -> None:
         pass  # closed again: nothing listens on that port now
     with pytest.raises(ConnectFailed):
         await post(pool(url))
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+async def test_an_https_upstream_is_verified_and_answers(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(cert, key)
+
+    async def secure(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (body := await read_request(reader)) is not None:
+            writer.write(answer(b"secret " + body))
+        writer.close()
+
+    server = await asyncio.start_server(secure, "127.0.0.1", 0, ssl=served)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    try:
+        trusting = ssl.create_default_context(cafile=str(cert))
+        client = ConnectionPool(
+            url, limit=2, connect_timeout=5, read_timeout=5, headers={}, ssl_context=trusting
+        )
+        assert await post(client, b"1") == b"secret 1"
+        assert await post(client, b"2") == b"secret 2"
+        client.close()
+        with pytest.raises(ConnectFailed, match="CERTIFICATE_VERIFY_FAILED"):
+            await post(pool(url))  # the system's authorities do not know this certificate
+    finally:
+        server.close()

@@ -237,7 +237,10 @@ class ConnectionPool:
         connect_timeout: float,
         read_timeout: float,
         headers: Mapping[str, str],
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """``ssl_context`` verifies an https upstream; the default trusts the system's
+        certificate authorities and checks the host name."""
         parts = urlsplit(base_url)
         self._secure = parts.scheme == "https"
         self._host = parts.hostname or ""
@@ -254,7 +257,7 @@ class ConnectionPool:
         self._read_timeout = read_timeout
         self._slots = asyncio.Semaphore(limit)
         self._idle: list[_Connection] = []
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl = ssl_context
 
     def post(self, path: str, body: bytes, timeout: float) -> _Exchange:
         """``POST`` ``body`` to the base URL's path + ``path``, all within ``timeout`` s."""
