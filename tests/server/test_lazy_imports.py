@@ -1,6 +1,6 @@
-"""The server starts without the libraries only pipelines and migrations use (Jinja2,
-jsonschema, Alembic), and loads them when a pipeline needs them: a guardrailed pipeline
-with a JSON output schema is pushed and served by the same process."""
+"""The server starts without the libraries only pipelines, migrations and webhooks use
+(Jinja2, jsonschema, Alembic, aiohttp), and loads them when a pipeline needs them: a
+guardrailed pipeline with a JSON output schema is pushed and served by the same process."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-LAZY = ("alembic", "jinja2", "jsonschema", "mako")
+LAZY = ("aiohttp", "alembic", "jinja2", "jsonschema", "mako")
 
 PROBE = """
 import sys
