@@ -255,3 +255,17 @@ async def test_an_https_upstream_is_verified_and_answers(certificate: tuple[Path
             await post(pool(url))  # the system's authorities do not know this certificate
     finally:
         server.close()
+
+
+async def test_a_connection_in_use_when_the_pool_closes_is_closed_on_release() -> None:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await read_request(reader) is not None:
+            writer.write(answer(b"{}"))
+
+    async with upstream(echo) as (url, _):
+        client = pool(url)
+        async with client.post("/chat/completions", b"{}", 5.0) as response:
+            client.close()
+            assert await response.read() == b"{}"
+            transport = response._connection.transport
+        assert transport.is_closing()

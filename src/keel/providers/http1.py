@@ -258,6 +258,7 @@ class ConnectionPool:
         self._slots = asyncio.Semaphore(limit)
         self._idle: list[_Connection] = []
         self._ssl = ssl_context
+        self._closed = False
 
     def post(self, path: str, body: bytes, timeout: float) -> _Exchange:
         """``POST`` ``body`` to the base URL's path + ``path``, all within ``timeout`` s."""
@@ -291,7 +292,7 @@ class ConnectionPool:
 
     def release(self, connection: _Connection, reuse: bool) -> None:
         self._slots.release()
-        if reuse and connection.reusable:
+        if reuse and connection.reusable and not self._closed:
             self._idle.append(connection)
         elif connection.transport is not None:
             connection.transport.close()
@@ -317,6 +318,8 @@ class ConnectionPool:
         return connection
 
     def close(self) -> None:
+        """Close the idle connections; those in use close when they are released."""
+        self._closed = True
         idle, self._idle = self._idle, []
         for connection in idle:
             if connection.transport is not None:
