@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -104,6 +105,7 @@ def start_keel(
     upstream: str,
     exporters: str = '["store"]',
     queue: int | None = None,
+    probe: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     env = {
         **os.environ,
@@ -138,7 +140,11 @@ def start_keel(
         capture_output=True,
     )
     key = orjson.loads(created.stdout)["key"]
-    proc = subprocess.Popen([str(keel), "serve", "--port", str(port)], env=env)
+    command = [str(keel), "serve", "--port", str(port)]
+    if probe is not None:
+        command = [sys.executable, str(Path(__file__).with_name("heap_probe.py")), str(probe)]
+        command += ["serve", "--port", str(port)]
+    proc = subprocess.Popen(command, env=env)
     wait_ready(f"http://127.0.0.1:{port}/healthz")
     return proc, key
 
@@ -237,8 +243,9 @@ def span_queue(url: str) -> str:
     )
 
 
-def soak(url: str, key: str, pid: int, total: int) -> None:
-    """``total`` requests at c=16 after a warm-up of ``total // 10``; RSS at each tenth."""
+def soak(url: str, key: str, pid: int, total: int, probe: bool = False) -> None:
+    """``total`` requests at c=16 after a warm-up of ``total // 10``; RSS at each tenth.
+    With ``probe`` the server (started by ``heap_probe.py``) records its heap at each tenth."""
     metrics_url = url.replace("/v1/chat/completions", "/metrics")
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     make = body("openai:gpt-4o-mini", False)
@@ -257,6 +264,8 @@ def soak(url: str, key: str, pid: int, total: int) -> None:
     print(f"\nsoak: {warmup} warm-up requests, then {total} at c=16 through keel")
     batch(warmup)
     after_warmup = rss_mb(pid)
+    if probe:
+        os.kill(pid, signal.SIGUSR1)
     print(f"  after warm-up ({sent:>7} requests): RSS {after_warmup:6.1f} MB")
     step, done, errors = max(1, total // 10), 0, 0
     cpu_before = cpu_seconds(pid)
@@ -264,6 +273,8 @@ def soak(url: str, key: str, pid: int, total: int) -> None:
         result = batch(min(step, total - done))
         done += len(result.latencies_ms) + result.errors
         errors += result.errors
+        if probe:
+            os.kill(pid, signal.SIGUSR1)
         print(
             f"  after {sent:>7} requests: RSS {rss_mb(pid):6.1f} MB, "
             f"{result.rps:6.0f} req/s, {span_queue(metrics_url)}"
@@ -292,6 +303,9 @@ def main() -> None:
         "--scenarios", default="", help="comma-separated parts of scenario names; empty: all"
     )
     parser.add_argument("--queue", type=int, default=None, help="Keel's span queue size")
+    parser.add_argument(
+        "--probe", type=Path, default=None, help="soak: record Keel's heap here at each tenth"
+    )
     parser.add_argument("--keel-bin", default=str(KEEL), help="the `keel` console script")
     args = parser.parse_args()
     targets = set(args.targets.split(","))
@@ -307,7 +321,13 @@ def main() -> None:
         procs = [start_mock(mock_port)]
         try:
             keel, key = start_keel(
-                Path(args.keel_bin), home / "keel", keel_port, upstream, args.exporters, args.queue
+                Path(args.keel_bin),
+                home / "keel",
+                keel_port,
+                upstream,
+                args.exporters,
+                args.queue,
+                args.probe,
             )
             procs.append(keel)
             table = {}
@@ -348,7 +368,7 @@ def main() -> None:
             report(table)
             print(f"load average after the run: {os.getloadavg()[0]:.2f}")
             if args.soak:
-                soak(keel_url, key, keel.pid, args.soak)
+                soak(keel_url, key, keel.pid, args.soak, args.probe is not None)
         finally:
             for proc in procs:
                 proc.terminate()

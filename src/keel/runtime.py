@@ -28,6 +28,7 @@ from keel.retrieval.service import RetrievalConfig, RetrievalPlugin, RetrievalSe
 from keel.review_queue import ReviewQueue
 from keel.settings import KeelSettings
 from keel.store import Store
+from keel.store.engine import SQLiteTuning
 from keel.telemetry.setup import build_tracer_provider
 
 if TYPE_CHECKING:
@@ -93,7 +94,9 @@ class Runtime:
         tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.settings = settings
-        self.store = store or Store.open(settings.resolved_database_url)
+        self.store = store or Store.open(
+            settings.resolved_database_url, sqlite=SQLiteTuning(**settings.sqlite.model_dump())
+        )
         self.registry = registry or build_registry(settings)
         self.tracer_provider = tracer_provider or build_tracer_provider(
             settings.telemetry, self.store
