@@ -55,6 +55,12 @@ def _unwrap(section: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def open_store(settings: KeelSettings) -> Store:
+    """The store at the configured URL, a SQLite one bounded by ``settings.sqlite``."""
+    tuning = SQLiteTuning(**settings.sqlite.model_dump())
+    return Store.open(settings.resolved_database_url, sqlite=tuning)
+
+
 def build_registry(settings: KeelSettings) -> ProviderRegistry:
     registry = ProviderRegistry.from_entry_points(provider_options(settings))
     for name, endpoint in settings.providers.endpoints.items():
@@ -94,9 +100,7 @@ class Runtime:
         tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.settings = settings
-        self.store = store or Store.open(
-            settings.resolved_database_url, sqlite=SQLiteTuning(**settings.sqlite.model_dump())
-        )
+        self.store = store or open_store(settings)
         self.registry = registry or build_registry(settings)
         self.tracer_provider = tracer_provider or build_tracer_provider(
             settings.telemetry, self.store

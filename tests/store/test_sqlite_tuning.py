@@ -33,3 +33,17 @@ def test_connections_beyond_the_pool_close_when_returned(tmp_path: Path) -> None
         assert store.engine.pool.checkedin() == 2  # type: ignore[attr-defined]
     finally:
         store.close()
+
+
+def test_the_runtime_opens_its_store_with_the_sqlite_settings(tmp_path: Path) -> None:
+    from keel.runtime import open_store
+    from keel.settings import KeelSettings
+
+    settings = KeelSettings(home=tmp_path, sqlite={"cache_kib": 256, "memory_limit_mb": 0})
+    store = open_store(settings)
+    try:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -256
+            assert conn.exec_driver_sql("PRAGMA soft_heap_limit").scalar() == 0
+    finally:
+        store.close()
