@@ -18,7 +18,10 @@ its process) and its RSS after the scenario.
     python bench/gateway/run.py [--seconds 5] [--soak N] [--targets keel] [--scenarios c=16]
 
 ``--soak N`` then sends N more requests through Keel at c=16 and prints its RSS after a
-warm-up of N/10 requests, every further tenth, and the growth since the warm-up.
+warm-up (N/10 requests, and more until the server has run 75 s, so each periodic job has run
+once), every further tenth, and the growth since the warm-up. With ``--probe DIR`` the server
+runs under ``heap_probe.py`` and records its memory at each of those points
+(``heap_report.py DIR`` summarises them).
 """
 
 from __future__ import annotations
@@ -75,6 +78,13 @@ def wait_ready(url: str, headers: dict[str, str] | None = None, timeout: float =
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def process_start(pid: int) -> float:
+    """When process ``pid`` started, in seconds since the epoch."""
+    ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    boot = float(Path("/proc/uptime").read_text().split()[0])
+    return time.time() - boot + ticks / TICKS
 
 
 def rss_mb(pid: int) -> float:
@@ -243,7 +253,9 @@ def span_queue(url: str) -> str:
     )
 
 
-def soak(url: str, key: str, pid: int, total: int, probe: bool = False) -> None:
+def soak(
+    url: str, key: str, pid: int, total: int, probe: bool = False, warmup_s: float = 75.0
+) -> None:
     """``total`` requests at c=16 after a warm-up of ``total // 10``; RSS at each tenth.
     With ``probe`` the server (started by ``heap_probe.py``) records its heap at each tenth."""
     metrics_url = url.replace("/v1/chat/completions", "/metrics")
@@ -261,8 +273,16 @@ def soak(url: str, key: str, pid: int, total: int, probe: bool = False) -> None:
         return result
 
     warmup = max(1, total // 10)
-    print(f"\nsoak: {warmup} warm-up requests, then {total} at c=16 through keel")
+    print(
+        f"\nsoak: {warmup} warm-up requests (and more until the server has run {warmup_s:.0f} s), "
+        f"then {total} at c=16 through keel"
+    )
     batch(warmup)
+    # The server's periodic jobs (alert evaluation every 60 s by default, usage flushes, the
+    # rollout controller) set themselves up on their first run; until each has run once,
+    # growth is start-up, not steady state.
+    while time.time() - process_start(pid) < warmup_s:
+        batch(1000)
     after_warmup = rss_mb(pid)
     if probe:
         os.kill(pid, signal.SIGUSR1)
