@@ -66,6 +66,28 @@ def open_files() -> dict[str, int]:
     return dict(counts)
 
 
+def python_allocator(scratch: Path) -> dict[str, int]:
+    """pymalloc's arenas: bytes in use by objects, and bytes free inside arenas it keeps
+    (from ``sys._debugmallocstats``, which writes to the C-level stderr)."""
+    saved = os.dup(2)
+    with scratch.open("w") as handle:
+        os.dup2(handle.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    figures: dict[str, int] = {}
+    for line in scratch.read_text().splitlines():
+        name, _, value = line.partition("=")
+        name = name.strip().lstrip("#").strip()
+        if name == "Total":
+            name = "bytes in arenas"  # the first Total; later ones are other tables
+        if name in ("arenas highwater mark", "bytes in allocated blocks", "bytes in arenas"):
+            figures.setdefault(name, int(value.strip().replace(",", "")))
+    return figures
+
+
 def object_counts(top: int = 40) -> dict[str, int]:
     counts = Counter(type(obj).__qualname__ for obj in gc.get_objects())
     return dict(counts.most_common(top))
@@ -94,6 +116,7 @@ def install(out: Path, trim: bool) -> None:
             "gc_counts": gc.get_count(),
             "frozen": gc.get_freeze_count(),
             "sqlite": sqlite_memory(),
+            "pymalloc": python_allocator(out / "mallocstats.txt"),
             "db_files": open_files(),
             "objects": object_counts(),
         }

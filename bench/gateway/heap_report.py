@@ -28,7 +28,12 @@ def memory_table(records: list[dict[str, Any]]) -> None:
         trimmed = rec.get("trimmed_rss_kb")
         after_trim = f"  trimmed {trimmed / 1024:.1f}" if trimmed is not None else ""
         columns = f"{rss:8.1f} {anon:8.1f} {file:8.1f} {shown} {sqlite:10.1f}"
-        print(f"{rec['n']:>5} {columns}  {rec.get('db_files')}{after_trim}")
+        pymalloc = rec.get("pymalloc") or {}
+        used, held = (
+            pymalloc.get(k, 0) / 2**20 for k in ("bytes in allocated blocks", "bytes in arenas")
+        )
+        arenas = f"  pymalloc used {used:.1f} of {held:.1f} MB" if held else ""
+        print(f"{rec['n']:>5} {columns}  {rec.get('db_files')}{after_trim}{arenas}")
 
 
 def object_growth(records: list[dict[str, Any]], top: int) -> None:
