@@ -18,7 +18,10 @@ its process) and its RSS after the scenario.
     python bench/gateway/run.py [--seconds 5] [--soak N] [--targets keel] [--scenarios c=16]
 
 ``--soak N`` then sends N more requests through Keel at c=16 and prints its RSS after a
-warm-up of N/10 requests, every further tenth, and the growth since the warm-up.
+warm-up (N/10 requests, and more until the server has run 75 s, so each periodic job has run
+once), every further tenth, and the growth since the warm-up. With ``--probe DIR`` the server
+runs under ``heap_probe.py`` and records its memory at each of those points
+(``heap_report.py DIR`` summarises them).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -76,6 +80,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def process_start(pid: int) -> float:
+    """When process ``pid`` started, in seconds since the epoch."""
+    ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    boot = float(Path("/proc/uptime").read_text().split()[0])
+    return time.time() - boot + ticks / TICKS
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -104,6 +115,7 @@ def start_keel(
     upstream: str,
     exporters: str = '["store"]',
     queue: int | None = None,
+    probe: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     env = {
         **os.environ,
@@ -138,7 +150,11 @@ def start_keel(
         capture_output=True,
     )
     key = orjson.loads(created.stdout)["key"]
-    proc = subprocess.Popen([str(keel), "serve", "--port", str(port)], env=env)
+    command = [str(keel), "serve", "--port", str(port)]
+    if probe is not None:
+        command = [sys.executable, str(Path(__file__).with_name("heap_probe.py")), str(probe)]
+        command += ["serve", "--port", str(port)]
+    proc = subprocess.Popen(command, env=env)
     wait_ready(f"http://127.0.0.1:{port}/healthz")
     return proc, key
 
@@ -237,8 +253,11 @@ def span_queue(url: str) -> str:
     )
 
 
-def soak(url: str, key: str, pid: int, total: int) -> None:
-    """``total`` requests at c=16 after a warm-up of ``total // 10``; RSS at each tenth."""
+def soak(
+    url: str, key: str, pid: int, total: int, probe: bool = False, warmup_s: float = 75.0
+) -> None:
+    """``total`` requests at c=16 after a warm-up of ``total // 10``; RSS at each tenth.
+    With ``probe`` the server (started by ``heap_probe.py``) records its heap at each tenth."""
     metrics_url = url.replace("/v1/chat/completions", "/metrics")
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     make = body("openai:gpt-4o-mini", False)
@@ -254,9 +273,19 @@ def soak(url: str, key: str, pid: int, total: int) -> None:
         return result
 
     warmup = max(1, total // 10)
-    print(f"\nsoak: {warmup} warm-up requests, then {total} at c=16 through keel")
+    print(
+        f"\nsoak: {warmup} warm-up requests (and more until the server has run {warmup_s:.0f} s), "
+        f"then {total} at c=16 through keel"
+    )
     batch(warmup)
+    # The server's periodic jobs (alert evaluation every 60 s by default, usage flushes, the
+    # rollout controller) set themselves up on their first run; until each has run once,
+    # growth is start-up, not steady state.
+    while time.time() - process_start(pid) < warmup_s:
+        batch(1000)
     after_warmup = rss_mb(pid)
+    if probe:
+        os.kill(pid, signal.SIGUSR1)
     print(f"  after warm-up ({sent:>7} requests): RSS {after_warmup:6.1f} MB")
     step, done, errors = max(1, total // 10), 0, 0
     cpu_before = cpu_seconds(pid)
@@ -264,6 +293,8 @@ def soak(url: str, key: str, pid: int, total: int) -> None:
         result = batch(min(step, total - done))
         done += len(result.latencies_ms) + result.errors
         errors += result.errors
+        if probe:
+            os.kill(pid, signal.SIGUSR1)
         print(
             f"  after {sent:>7} requests: RSS {rss_mb(pid):6.1f} MB, "
             f"{result.rps:6.0f} req/s, {span_queue(metrics_url)}"
@@ -292,6 +323,9 @@ def main() -> None:
         "--scenarios", default="", help="comma-separated parts of scenario names; empty: all"
     )
     parser.add_argument("--queue", type=int, default=None, help="Keel's span queue size")
+    parser.add_argument(
+        "--probe", type=Path, default=None, help="soak: record Keel's heap here at each tenth"
+    )
     parser.add_argument("--keel-bin", default=str(KEEL), help="the `keel` console script")
     args = parser.parse_args()
     targets = set(args.targets.split(","))
@@ -307,7 +341,13 @@ def main() -> None:
         procs = [start_mock(mock_port)]
         try:
             keel, key = start_keel(
-                Path(args.keel_bin), home / "keel", keel_port, upstream, args.exporters, args.queue
+                Path(args.keel_bin),
+                home / "keel",
+                keel_port,
+                upstream,
+                args.exporters,
+                args.queue,
+                args.probe,
             )
             procs.append(keel)
             table = {}
@@ -348,7 +388,7 @@ def main() -> None:
             report(table)
             print(f"load average after the run: {os.getloadavg()[0]:.2f}")
             if args.soak:
-                soak(keel_url, key, keel.pid, args.soak)
+                soak(keel_url, key, keel.pid, args.soak, args.probe is not None)
         finally:
             for proc in procs:
                 proc.terminate()

@@ -28,6 +28,7 @@ from keel.retrieval.service import RetrievalConfig, RetrievalPlugin, RetrievalSe
 from keel.review_queue import ReviewQueue
 from keel.settings import KeelSettings
 from keel.store import Store
+from keel.store.engine import SQLiteTuning
 from keel.telemetry.setup import build_tracer_provider
 
 if TYPE_CHECKING:
@@ -52,6 +53,12 @@ def _unwrap(section: dict[str, Any]) -> dict[str, Any]:
         k: (v.get_secret_value() if hasattr(v, "get_secret_value") else v)
         for k, v in section.items()
     }
+
+
+def open_store(settings: KeelSettings) -> Store:
+    """The store at the configured URL, a SQLite one bounded by ``settings.sqlite``."""
+    tuning = SQLiteTuning(**settings.sqlite.model_dump())
+    return Store.open(settings.resolved_database_url, sqlite=tuning)
 
 
 def build_registry(settings: KeelSettings) -> ProviderRegistry:
@@ -93,7 +100,7 @@ class Runtime:
         tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.settings = settings
-        self.store = store or Store.open(settings.resolved_database_url)
+        self.store = store or open_store(settings)
         self.registry = registry or build_registry(settings)
         self.tracer_provider = tracer_provider or build_tracer_provider(
             settings.telemetry, self.store

@@ -135,6 +135,26 @@ class ProvidersSettings(_Section):
     )
 
 
+class SQLiteSettings(_Section):
+    pool_size: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Connections a SQLite store keeps open (more serve a burst, then close); "
+        "each holds its own page cache.",
+    )
+    cache_kib: int = Field(
+        2000, ge=64, description="Page cache per SQLite store connection, in KiB."
+    )
+    memory_limit_mb: int = Field(
+        8,
+        ge=0,
+        description="Soft limit on all SQLite memory in the process (page caches, schemas, "
+        "statements), in MB: past it SQLite recycles cache pages instead of growing; 0 for "
+        "none.",
+    )
+
+
 class TelemetrySettings(_Section):
     exporters: list[ExporterName] = Field(
         default_factory=lambda: list[ExporterName](["store"]),
@@ -466,6 +486,9 @@ class KeelSettings(BaseSettings):
         None,
         description="SQLAlchemy URL of the store, e.g. postgresql+psycopg://host/db; empty "
         "means SQLite at `<home>/keel.db`.",
+    )
+    sqlite: SQLiteSettings = Field(
+        default_factory=SQLiteSettings, description="Connections and memory of a SQLite store."
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the server and CLI."

@@ -188,4 +188,7 @@ def test_bulk_insert_plan_covers_every_row_with_few_distinct_statements() -> Non
         plan = insert.plan(count)
         assert sum(plan) == count
         sizes_seen.update(plan)
-    assert len(sizes_seen) <= 13
+    # The driver keeps every distinct statement prepared per connection, and a prepared
+    # statement's memory grows with its rows: few sizes, none large.
+    assert len(sizes_seen) <= 8
+    assert max(sizes_seen) <= 128

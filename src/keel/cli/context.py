@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from keel.catalog import PipelineCatalog
 from keel.settings import KeelSettings
 from keel.store import Store
+from keel.store.engine import SQLiteTuning
 
 
 def load_settings() -> KeelSettings:
@@ -16,7 +17,10 @@ def load_settings() -> KeelSettings:
 
 @contextmanager
 def open_store() -> Iterator[Store]:
-    store = Store.open(load_settings().resolved_database_url)
+    settings = load_settings()
+    store = Store.open(
+        settings.resolved_database_url, sqlite=SQLiteTuning(**settings.sqlite.model_dump())
+    )
     try:
         yield store
     finally:

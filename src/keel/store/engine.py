@@ -2,13 +2,17 @@
 
 * SQLite (the default): the parent directory is created; every connection runs in WAL mode
   with ``synchronous=NORMAL``, foreign keys on and a busy timeout, so the server's request
-  threads and the span exporter thread can share one file.
+  threads and the span exporter thread can share one file. SQLite's memory counts in the
+  process's RSS and grew with each pooled connection's page cache (2 MB each by default, up
+  to 8 kept connections): :class:`SQLiteTuning` bounds the pool, each page cache, and all
+  of SQLite's heap in the process (a soft limit: past it SQLite recycles cache pages).
 * Postgres through psycopg 3: ``postgresql://`` and ``postgres://`` URLs are rewritten to
   ``postgresql+psycopg://``; the pool is sized for a server and checks connections before use.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,15 @@ from keel.store.column_types import dump_json
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 _POSTGRES_ALIASES = frozenset({"postgres", "postgresql", "postgresql+psycopg"})
+
+
+@dataclass(frozen=True)
+class SQLiteTuning:
+    """Connections kept by a SQLite store and the memory SQLite may hold."""
+
+    pool_size: int = 4
+    cache_kib: int = 2000
+    memory_limit_mb: int = 8  # process-wide soft heap limit; 0 for none
 
 
 def parse_url(url: str) -> URL:
@@ -48,11 +61,11 @@ def describe(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def create_engine(url: str | URL) -> Engine:
+def create_engine(url: str | URL, sqlite: SQLiteTuning | None = None) -> Engine:
     """An engine for ``url`` with Keel's connection settings for its backend."""
     parsed = parse_url(url) if isinstance(url, str) else url
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed)
+        return _sqlite_engine(parsed, sqlite or SQLiteTuning())
     return sa.create_engine(
         parsed,
         json_serializer=dump_json,
@@ -74,7 +87,7 @@ def load_sqlite_json(value: Any) -> Any:
     return orjson.loads(value)
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL, tuning: SQLiteTuning) -> Engine:
     database = url.database or ""
     in_memory = database in ("", ":memory:") or "mode=memory" in database
     if in_memory:
@@ -93,20 +106,27 @@ def _sqlite_engine(url: URL) -> Engine:
             url,
             json_serializer=dump_json,
             json_deserializer=load_sqlite_json,
-            pool_size=8,
+            # Connections beyond the pool serve a burst and are closed when returned.
+            pool_size=tuning.pool_size,
             max_overflow=8,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         )
-    sa.event.listen(engine, "connect", _configure_sqlite_connection)
+    pragmas = (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        "foreign_keys=ON",
+        f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        f"cache_size=-{tuning.cache_kib}",
+        f"soft_heap_limit={tuning.memory_limit_mb * 2**20}",
+    )
+
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for pragma in pragmas:
+                cursor.execute(f"PRAGMA {pragma}")
+        finally:
+            cursor.close()
+
+    sa.event.listen(engine, "connect", configure)
     return engine
-
-
-def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    finally:
-        cursor.close()

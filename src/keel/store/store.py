@@ -12,7 +12,7 @@ from keel.store.alerts import AlertRepository
 from keel.store.audit import AuditRepository
 from keel.store.datasets import DatasetRepository
 from keel.store.deployments import DeploymentRepository
-from keel.store.engine import create_engine, describe, parse_url
+from keel.store.engine import SQLiteTuning, create_engine, describe, parse_url
 from keel.store.eval_runs import EvalRunRepository
 from keel.store.feedback import FeedbackRepository
 from keel.store.keys import KeyRepository
@@ -48,10 +48,11 @@ class Store:
         self.deployments = DeploymentRepository(engine)
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store:
-        """Connect to ``url`` (SQLite or Postgres); run pending migrations unless told not to."""
+    def open(cls, url: str, *, migrate: bool = True, sqlite: SQLiteTuning | None = None) -> Store:
+        """Connect to ``url`` (SQLite or Postgres); run pending migrations unless told not to.
+        ``sqlite`` bounds a SQLite store's connections and memory (defaults otherwise)."""
         parsed = parse_url(url)
-        store = cls(create_engine(parsed))
+        store = cls(create_engine(parsed, sqlite))
         if migrate:
             try:
                 store.upgrade()
