@@ -17,12 +17,14 @@ measured from ``/proc``); the shadow queue's counters; and the load average (the
 may be shared; read wall-clock figures with it).
 
     python bench/deploy_shadow.py [--rounds 30] [--per-block 40] [--modes off,100]
+        [--isolation process|loop] [--slices]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import subprocess
 import sys
@@ -38,11 +40,15 @@ import uvicorn
 from scipy import stats
 
 from keel.core.messages import GenerationParams, Message
+from keel.deploy.mirrors import build_mirror
 from keel.pipeline.loader import spec_from_data
 from keel.providers.testing import TestingProvider
 from keel.runtime import Runtime
 from keel.server import create_app
 from keel.settings import KeelSettings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "deploy"))
+import slices
 
 ADMIN = "bench-admin-key-0123456789abcdef"
 CLIENT = Path(__file__).resolve().parent / "deploy" / "shadow_client.py"
@@ -68,19 +74,32 @@ def delayed(seconds: float, text: str) -> Any:
     return answer
 
 
-def build(home: Path, shadow_s: float = 0.080) -> tuple[Runtime, str]:
-    settings = KeelSettings(
-        home=home,
-        providers={"default_model": "testing:echo", "allow_remote": False},
-        server={"label_cache_seconds": 0},
-        auth={"admin_key": ADMIN},
-        deploy={"controller": False, "shadow_queue_size": 1000, "shadow_workers": 4},
-    )
+def models_runtime(settings: KeelSettings, shadow_s: float) -> Runtime:
+    """A runtime whose testing provider has the two models (the shadow worker process
+    builds its own with this, so it must stay a module-level function)."""
     runtime = Runtime(settings)
     provider = runtime.registry.provider("testing")
     assert isinstance(provider, TestingProvider)
     provider.function("stable", delayed(0.020, "stable"))
     provider.function("candidate", delayed(shadow_s, "candidate"))
+    return runtime
+
+
+def build(home: Path, isolation: str, shadow_s: float = 0.080) -> tuple[Runtime, str]:
+    settings = KeelSettings(
+        home=home,
+        providers={"default_model": "testing:echo", "allow_remote": False},
+        server={"label_cache_seconds": 0},
+        auth={"admin_key": ADMIN},
+        deploy={
+            "controller": False,
+            "shadow_queue_size": 1000,
+            "shadow_workers": 4,
+            "shadow_isolation": isolation,
+        },
+    )
+    runtime = models_runtime(settings, shadow_s)
+    runtime.shadow = build_mirror(runtime, functools.partial(models_runtime, settings, shadow_s))
     stable = runtime.catalog.push(pipeline("testing:stable", "v1")).version
     candidate = runtime.catalog.push(pipeline("testing:candidate", "v2")).version
     runtime.catalog.set_label("triage", "production", stable)
@@ -136,7 +155,8 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     loads = [b["load"] for b in result["blocks"]]
     print(
         f"shadow benchmark: {args.rounds} paired rounds x {args.per_block} sequential requests "
-        "per mode; stable 20 ms, candidate 80 ms; client in its own process"
+        f"per mode; stable 20 ms, candidate 80 ms; shadow isolation: {args.isolation}; "
+        "client in its own process"
     )
     print(
         f"load average (1 min) during the run: {min(loads):.2f}-{max(loads):.2f} "
@@ -151,21 +171,35 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
         line = (
             f"  {name:<12} p50 {np.quantile(pooled, 0.5):6.2f} ms  "
             f"p95 {np.quantile(pooled, 0.95):6.2f} ms  "
-            f"loop lateness {late.mean():5.0f} µs  "
-            f"server CPU {_cpu(mine):.2f} ms/request (primary + shadow)"
+            f"p99 {np.quantile(pooled, 0.99):6.2f} ms  "
+            f"loop lateness {late.mean():5.0f} µs"
+            f"\n  {'':<12} CPU per request: server process {_cpu(mine):.2f} ms, "
+            f"shadow worker process {_cpu(mine, 'worker_cpu_s'):.2f} ms"
         )
         if mode != "off":
-            d50 = mean_ci([_q(by[r, mode], 0.5) - _q(by[r, "off"], 0.5) for r in rounds])
-            d95 = mean_ci([_q(by[r, mode], 0.95) - _q(by[r, "off"], 0.95) for r in rounds])
-            dlate = mean_ci([_late(by[r, mode]) - _late(by[r, "off"]) for r in rounds])
-            dcpu = mean_ci([_cpu([by[r, mode]]) - _cpu([by[r, "off"]]) for r in rounds])
-            line += (
-                f"\n  {'':<12} paired vs off: p50 {_signed(d50)}  p95 {_signed(d95)}"
-                f"\n  {'':<12}                loop lateness {_signed(dlate, 'µs', 0)}"
-                f"  CPU {_signed(dcpu)}/request"
-            )
+            line += "\n" + _paired(by, mode, rounds)
         print(line)
     print(f"  shadow queue: {result['shadow']}")
+
+
+def _paired(by: dict[Any, Any], mode: str, rounds: range) -> str:
+    diff = {
+        q: mean_ci([_q(by[r, mode], q) - _q(by[r, "off"], q) for r in rounds])
+        for q in (0.5, 0.95, 0.99)
+    }
+    dlate = mean_ci([_late(by[r, mode]) - _late(by[r, "off"]) for r in rounds])
+    dcpu = mean_ci([_cpu([by[r, mode]]) - _cpu([by[r, "off"]]) for r in rounds])
+    dwork = mean_ci(
+        [_cpu([by[r, mode]], "worker_cpu_s") - _cpu([by[r, "off"]], "worker_cpu_s") for r in rounds]
+    )
+    pad = " " * 14
+    return (
+        f"{pad} paired vs off: p50 {_signed(diff[0.5])}  p95 {_signed(diff[0.95])}"
+        f"  p99 {_signed(diff[0.99])}"
+        f"\n{pad}                loop lateness {_signed(dlate, 'µs', 0)}"
+        f"\n{pad}                CPU per request: server process {_signed(dcpu)}, "
+        f"shadow worker {_signed(dwork)}"
+    )
 
 
 def _q(block: dict[str, Any], q: float) -> float:
@@ -176,8 +210,8 @@ def _late(block: dict[str, Any]) -> float:
     return float(np.mean(block["late_us"]))
 
 
-def _cpu(blocks: list[dict[str, Any]]) -> float:
-    seconds = sum(b["server_cpu_s"] for b in blocks)
+def _cpu(blocks: list[dict[str, Any]], key: str = "server_cpu_s") -> float:
+    seconds = sum(b[key] for b in blocks)
     return seconds / sum(len(b["latencies"]) for b in blocks) * 1000
 
 
@@ -191,17 +225,33 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--per-block", type=int, default=40, help="Requests per mode and round.")
     parser.add_argument("--modes", default="off,100", help="off and mirror percents, in order.")
+    parser.add_argument(
+        "--isolation",
+        choices=["process", "loop"],
+        default="process",
+        help="deploy.shadow_isolation",
+    )
+    parser.add_argument(
+        "--slices",
+        action="store_true",
+        help="loop isolation: also time every event-loop slice (a diagnostic; slows the loop)",
+    )
     args = parser.parse_args()
     if "off" not in args.modes.split(",") or args.rounds < 2:
         parser.error("--modes must include off (the baseline) and --rounds must be >= 2")
     with tempfile.TemporaryDirectory() as tmp:
-        runtime, candidate = build(Path(tmp) / "home")
+        runtime, candidate = build(Path(tmp) / "home", args.isolation)
+        log = slices.SliceLog()
+        if args.slices:
+            slices.install(log, runtime.shadow)
         try:
             with Server(runtime) as url:
                 result = drive(url, candidate, args)
         finally:
             runtime.close()
     report(result, args)
+    if args.slices:
+        slices.report(log, result["shadow"]["submitted"])
     return 0
 
 

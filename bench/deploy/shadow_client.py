@@ -5,8 +5,10 @@ invoke requests per mode (``off``: a deployment that mirrors nothing; a number: 
 deployment mirroring that percent), in an order that rotates from round to round, so slow
 drifts of a shared machine hit every mode alike. Before each block the mode is set through
 the deployments API; after it the client waits until the shadow queue has finished every
-mirrored run, so the server CPU read from ``/proc/PID/stat`` around the block includes the
-shadow's work.
+mirrored run, so the CPU read from ``/proc`` around the block includes the shadow's work:
+the server process's own, and that of the processes it started (the shadow worker). Every
+mode waits alike after its block (see ``drain``), so the polling's own cost does not count
+against one mode.
 
 Prints one JSON object: per block its round, mode, latencies (ms), how late the loop
 resumed the stable model (µs), server CPU seconds and the load average when it ended; and
@@ -25,6 +27,7 @@ import httpx
 import orjson
 
 PIPELINE = "triage"
+SETTLE_S = 0.4  # after a block: the last shadow runs (80 ms), a pair flush (0.2 s), spans
 
 
 def server_cpu(pid: int) -> float:
@@ -32,6 +35,28 @@ def server_cpu(pid: int) -> float:
     with open(f"/proc/{pid}/stat", "rb") as f:
         fields = f.read().rsplit(b")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_cpu(pid: int) -> float:
+    """CPU seconds of the processes ``pid`` started (the shadow worker), recursively."""
+    total = 0.0
+    for child in children(pid):
+        try:
+            total += server_cpu(child) + worker_cpu(child)
+        except FileNotFoundError:  # it exited meanwhile
+            continue
+    return total
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found += [int(p) for p in f.read().split()]
+        except FileNotFoundError:
+            continue
+    return found
 
 
 def set_mode(client: httpx.Client, candidate: str, mode: str) -> None:
@@ -55,12 +80,14 @@ def shadow_counters(client: httpx.Client) -> dict[str, int]:
 
 
 def drain(client: httpx.Client) -> None:
-    """Wait until every mirrored request was run, failed or dropped."""
-    for _ in range(2000):
+    """Wait until every mirrored request was run, failed or dropped. Every mode waits the
+    same settle time first, so the polls (server CPU too) are alike whatever the mode."""
+    time.sleep(SETTLE_S)
+    for _ in range(400):
         c = shadow_counters(client)
         if c["completed"] + c["failed"] + c["dropped"] >= c["submitted"]:
             return
-        time.sleep(0.01)
+        time.sleep(0.05)
     raise RuntimeError(f"the shadow queue did not drain: {c}")
 
 
@@ -82,17 +109,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     headers = {"authorization": f"Bearer {args.key}"}
     blocks = []
     with httpx.Client(base_url=args.url, headers=headers, timeout=30) as client:
-        set_mode(client, args.candidate, "off")
-        block(client, 40, "warm-up")
+        for mode in modes:  # a shadow mode also starts the worker process, if any
+            set_mode(client, args.candidate, mode)
+            block(client, 40, "warm-up")
+            drain(client)
         for r in range(args.rounds):
             shift = r % len(modes)
             for mode in modes[shift:] + modes[:shift]:
                 set_mode(client, args.candidate, mode)
                 time.sleep(0.05)  # let the watcher's own refresh settle before timing
-                cpu = server_cpu(args.server_pid)
+                cpu = server_cpu(args.server_pid), worker_cpu(args.server_pid)
                 latencies, late = block(client, args.per_block, f"r{r}")
                 drain(client)
-                used = server_cpu(args.server_pid) - cpu
+                used = server_cpu(args.server_pid) - cpu[0]
+                worker = worker_cpu(args.server_pid) - cpu[1]
                 blocks.append(
                     {
                         "round": r,
@@ -100,6 +130,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         "latencies": latencies,
                         "late_us": late,
                         "server_cpu_s": used,
+                        "worker_cpu_s": worker,
                         "load": os.getloadavg()[0],
                     }
                 )

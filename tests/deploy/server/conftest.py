@@ -5,6 +5,7 @@ models' behaviour (errors, latency, first token, answers) through ``Behaviour``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,8 +17,10 @@ import pytest
 from keel.core.errors import ProviderHTTPError
 from keel.core.messages import ChatChunk, ChatRequest, GenerationParams, Message, ModelRef
 from keel.core.usage import Usage
+from keel.deploy.mirrors import build_mirror
 from keel.providers.testing import FunctionModel, TestingProvider
 from keel.runtime import Runtime
+from keel.settings import KeelSettings
 from tests.deploy.conftest import spec
 from tests.server.conftest import ADMIN_KEY, LiveServer, client, server_settings
 
@@ -84,18 +87,32 @@ class Deployed:
     arms: dict[str, Behaviour]
 
 
-def build_runtime(home: Path, guardrails: dict[str, object] | None = None) -> Deployed:
-    settings = server_settings(
-        home,
-        gateway={"retry": {"max_attempts": 1}},
-        deploy={"poll_seconds": 0.2, "controller_seconds": 0.2},
-    )
+def arms_runtime(settings: KeelSettings, arms: dict[str, Behaviour]) -> Runtime:
+    """A runtime whose testing provider serves each arm's model. The shadow worker process
+    builds its own with it, from the behaviours as they are when the worker starts."""
     runtime = Runtime(settings)
     provider = runtime.registry.provider("testing")
     assert isinstance(provider, TestingProvider)
-    arms = {"stable": Behaviour("stable says hi"), "candidate": Behaviour("candidate says hi")}
     for name, behaviour in arms.items():
         provider.add(name, ArmModel(name, behaviour))
+    return runtime
+
+
+def build_runtime(
+    home: Path, guardrails: dict[str, object] | None = None, **deploy: object
+) -> Deployed:
+    # The shadow runs on the server's loop unless a test asks for its worker process
+    # (test_shadow*.py run both): the controller's tests judge paired scores within seconds,
+    # and a worker process starting at low priority on a busy test machine can lag them.
+    settings = server_settings(
+        home,
+        gateway={"retry": {"max_attempts": 1}},
+        deploy={"poll_seconds": 0.2, "controller_seconds": 0.2, "shadow_isolation": "loop"}
+        | deploy,
+    )
+    arms = {"stable": Behaviour("stable says hi"), "candidate": Behaviour("candidate says hi")}
+    runtime = arms_runtime(settings, arms)
+    runtime.shadow = build_mirror(runtime, functools.partial(arms_runtime, settings, arms))
     stable = runtime.catalog.push(spec("testing:stable", "v1", guardrails)).version
     candidate = runtime.catalog.push(spec("testing:candidate", "v2", guardrails)).version
     runtime.catalog.set_label("triage", "production", stable)
