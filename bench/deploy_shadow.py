@@ -17,7 +17,7 @@ measured from ``/proc``); the shadow queue's counters; and the load average (the
 may be shared; read wall-clock figures with it).
 
     python bench/deploy_shadow.py [--rounds 30] [--per-block 40] [--modes off,100]
-        [--isolation process|loop] [--slices]
+        [--isolation process|loop] [--nice-only] [--slices]
 """
 
 from __future__ import annotations
@@ -85,7 +85,9 @@ def models_runtime(settings: KeelSettings, shadow_s: float) -> Runtime:
     return runtime
 
 
-def build(home: Path, isolation: str, shadow_s: float = 0.080) -> tuple[Runtime, str]:
+def build(
+    home: Path, isolation: str, sched_idle: bool = True, shadow_s: float = 0.080
+) -> tuple[Runtime, str]:
     settings = KeelSettings(
         home=home,
         providers={"default_model": "testing:echo", "allow_remote": False},
@@ -96,6 +98,7 @@ def build(home: Path, isolation: str, shadow_s: float = 0.080) -> tuple[Runtime,
             "shadow_queue_size": 1000,
             "shadow_workers": 4,
             "shadow_isolation": isolation,
+            "shadow_sched_idle": sched_idle,
         },
     )
     runtime = models_runtime(settings, shadow_s)
@@ -107,8 +110,9 @@ def build(home: Path, isolation: str, shadow_s: float = 0.080) -> tuple[Runtime,
 
 
 class Server:
-    def __init__(self, runtime: Runtime) -> None:
-        config = uvicorn.Config(create_app(runtime.settings, runtime), port=0, log_level="error")
+    def __init__(self, runtime: Runtime, loop: str = "auto") -> None:
+        app = create_app(runtime.settings, runtime, tune_collector=True)  # as `keel serve`
+        config = uvicorn.Config(app, port=0, log_level="error", loop=loop)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -119,18 +123,25 @@ class Server:
         port = self.server.servers[0].sockets[0].getsockname()[1]
         return f"http://127.0.0.1:{port}"
 
+    @property
+    def loop_tid(self) -> int:
+        """The kernel's id of the thread running the server's event loop."""
+        assert self.thread.native_id is not None
+        return self.thread.native_id
+
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(20)
 
 
-def drive(url: str, candidate: str, args: argparse.Namespace) -> dict[str, Any]:
+def drive(url: str, loop_tid: int, candidate: str, args: argparse.Namespace) -> dict[str, Any]:
     command = [
         sys.executable,
         str(CLIENT),
         f"--url={url}",
         f"--key={ADMIN}",
         f"--server-pid={os.getpid()}",
+        f"--loop-tid={loop_tid}",
         f"--candidate={candidate}",
         f"--modes={args.modes}",
         f"--rounds={args.rounds}",
@@ -155,8 +166,8 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     loads = [b["load"] for b in result["blocks"]]
     print(
         f"shadow benchmark: {args.rounds} paired rounds x {args.per_block} sequential requests "
-        f"per mode; stable 20 ms, candidate 80 ms; shadow isolation: {args.isolation}; "
-        "client in its own process"
+        f"per mode; stable 20 ms, candidate 80 ms; shadow isolation: {args.isolation}"
+        f"{' (nice only)' if args.nice_only else ''}; client in its own process"
     )
     print(
         f"load average (1 min) during the run: {min(loads):.2f}-{max(loads):.2f} "
@@ -173,7 +184,9 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
             f"p95 {np.quantile(pooled, 0.95):6.2f} ms  "
             f"p99 {np.quantile(pooled, 0.99):6.2f} ms  "
             f"loop lateness {late.mean():5.0f} µs"
-            f"\n  {'':<12} CPU per request: server process {_cpu(mine):.2f} ms, "
+            f"\n  {'':<12} CPU per request: server process {_cpu(mine):.2f} ms "
+            f"(its event loop's thread {_cpu(mine, 'loop_cpu_s'):.2f} ms, which waited "
+            f"{_cpu(mine, 'loop_wait_s'):.2f} ms for a CPU), "
             f"shadow worker process {_cpu(mine, 'worker_cpu_s'):.2f} ms"
         )
         if mode != "off":
@@ -189,6 +202,12 @@ def _paired(by: dict[Any, Any], mode: str, rounds: range) -> str:
     }
     dlate = mean_ci([_late(by[r, mode]) - _late(by[r, "off"]) for r in rounds])
     dcpu = mean_ci([_cpu([by[r, mode]]) - _cpu([by[r, "off"]]) for r in rounds])
+    dloop = mean_ci(
+        [_cpu([by[r, mode]], "loop_cpu_s") - _cpu([by[r, "off"]], "loop_cpu_s") for r in rounds]
+    )
+    dwait = mean_ci(
+        [_cpu([by[r, mode]], "loop_wait_s") - _cpu([by[r, "off"]], "loop_wait_s") for r in rounds]
+    )
     dwork = mean_ci(
         [_cpu([by[r, mode]], "worker_cpu_s") - _cpu([by[r, "off"]], "worker_cpu_s") for r in rounds]
     )
@@ -197,8 +216,9 @@ def _paired(by: dict[Any, Any], mode: str, rounds: range) -> str:
         f"{pad} paired vs off: p50 {_signed(diff[0.5])}  p95 {_signed(diff[0.95])}"
         f"  p99 {_signed(diff[0.99])}"
         f"\n{pad}                loop lateness {_signed(dlate, 'µs', 0)}"
-        f"\n{pad}                CPU per request: server process {_signed(dcpu)}, "
-        f"shadow worker {_signed(dwork)}"
+        f"\n{pad}                CPU per request: server process {_signed(dcpu)} "
+        f"(event loop thread {_signed(dloop)}), shadow worker {_signed(dwork)}"
+        f"\n{pad}                event loop thread's wait for a CPU {_signed(dwait)}/request"
     )
 
 
@@ -232,21 +252,29 @@ def main() -> int:
         help="deploy.shadow_isolation",
     )
     parser.add_argument(
+        "--nice-only",
+        action="store_true",
+        help="process isolation: a niced worker, without the idle scheduling class",
+    )
+    parser.add_argument(
         "--slices",
         action="store_true",
-        help="loop isolation: also time every event-loop slice (a diagnostic; slows the loop)",
+        help="loop isolation: also time every event-loop slice (a diagnostic: serves on "
+        "asyncio's loop instead of uvloop, and timing slows it)",
     )
     args = parser.parse_args()
     if "off" not in args.modes.split(",") or args.rounds < 2:
         parser.error("--modes must include off (the baseline) and --rounds must be >= 2")
     with tempfile.TemporaryDirectory() as tmp:
-        runtime, candidate = build(Path(tmp) / "home", args.isolation)
+        runtime, candidate = build(Path(tmp) / "home", args.isolation, not args.nice_only)
         log = slices.SliceLog()
         if args.slices:
             slices.install(log, runtime.shadow)
         try:
-            with Server(runtime) as url:
-                result = drive(url, candidate, args)
+            # The slice timer hooks asyncio's handles: uvloop (the default) has its own.
+            server = Server(runtime, "asyncio" if args.slices else "auto")
+            with server as url:
+                result = drive(url, server.loop_tid, candidate, args)
         finally:
             runtime.close()
     report(result, args)

@@ -30,19 +30,33 @@ PIPELINE = "triage"
 SETTLE_S = 0.4  # after a block: the last shadow runs (80 ms), a pair flush (0.2 s), spans
 
 
-def server_cpu(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (Linux)."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def schedstat(pid: int, tid: int) -> tuple[float, float]:
+    """Seconds thread ``tid`` of ``pid`` ran, and waited runnable for a CPU (Linux, ns
+    precision; the scheduler's own accounting)."""
+    with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+        ran, waited, _ = f.read().split()
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds of every thread of ``pid`` still alive."""
+    total = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += schedstat(pid, int(tid))[0]
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+    return total
 
 
 def worker_cpu(pid: int) -> float:
     """CPU seconds of the processes ``pid`` started (the shadow worker), recursively."""
     total = 0.0
     for child in children(pid):
+        if child == os.getpid():  # the bench started this client too
+            continue
         try:
-            total += server_cpu(child) + worker_cpu(child)
+            total += process_cpu(child) + worker_cpu(child)
         except FileNotFoundError:  # it exited meanwhile
             continue
     return total
@@ -57,6 +71,14 @@ def children(pid: int) -> list[int]:
         except FileNotFoundError:
             continue
     return found
+
+
+def counters(args: argparse.Namespace) -> tuple[float, float, float, float]:
+    """Seconds so far: the server process's CPU, its event loop thread's CPU and wait for a
+    CPU, and the shadow worker's CPU."""
+    pid = args.server_pid
+    loop_ran, loop_waited = schedstat(pid, args.loop_tid)
+    return process_cpu(pid), loop_ran, loop_waited, worker_cpu(pid)
 
 
 def set_mode(client: httpx.Client, candidate: str, mode: str) -> None:
@@ -118,11 +140,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for mode in modes[shift:] + modes[:shift]:
                 set_mode(client, args.candidate, mode)
                 time.sleep(0.05)  # let the watcher's own refresh settle before timing
-                cpu = server_cpu(args.server_pid), worker_cpu(args.server_pid)
+                cpu = counters(args)
                 latencies, late = block(client, args.per_block, f"r{r}")
                 drain(client)
-                used = server_cpu(args.server_pid) - cpu[0]
-                worker = worker_cpu(args.server_pid) - cpu[1]
+                used, loop_used, loop_waited, worker = (
+                    b - a for a, b in zip(cpu, counters(args), strict=True)
+                )
                 blocks.append(
                     {
                         "round": r,
@@ -130,6 +153,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         "latencies": latencies,
                         "late_us": late,
                         "server_cpu_s": used,
+                        "loop_cpu_s": loop_used,
+                        "loop_wait_s": loop_waited,
                         "worker_cpu_s": worker,
                         "load": os.getloadavg()[0],
                     }
@@ -142,6 +167,7 @@ def main() -> int:
     parser.add_argument("--url", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--server-pid", type=int, required=True)
+    parser.add_argument("--loop-tid", type=int, required=True, help="the event loop's thread")
     parser.add_argument("--candidate", required=True)
     parser.add_argument("--modes", default="off,100")
     parser.add_argument("--rounds", type=int, default=30)

@@ -67,8 +67,13 @@ def _where(handle: asyncio.Handle) -> str:
     task = getattr(handle._callback, "__self__", None)  # a task's step or wakeup
     if not isinstance(task, asyncio.Task):
         return getattr(handle._callback, "__qualname__", "callback")
-    frames = task.get_stack()
-    return " > ".join(f.f_code.co_qualname for f in frames[-3:]) or task.get_name()
+    names, awaited = [], task.get_coro()
+    while awaited is not None:  # down the chain of awaits to where the task is suspended
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is not None:
+            names.append(frame.f_code.co_qualname)
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return " > ".join(names[-3:]) or task.get_name()
 
 
 def install(log: SliceLog, mirror: Any) -> None:

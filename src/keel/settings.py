@@ -459,6 +459,14 @@ class DeploySettings(_Section):
         description="`process` isolation: added to the server's niceness for the shadow "
         "worker, so the kernel runs the server's requests first.",
     )
+    shadow_sched_idle: bool = Field(
+        True,
+        description="`process` isolation, Linux: run the shadow worker in the idle scheduling "
+        "class (SCHED_IDLE). The kernel then preempts it as soon as the server wakes and "
+        "treats its CPU as free when placing the server; a worker that is only niced may "
+        "finish its time slice first. On a machine kept busy by other work, the shadow then "
+        "gets almost no CPU: its queue fills and mirrored requests are dropped (counted).",
+    )
     shadow_shutdown_seconds: float = Field(
         5.0,
         ge=0,

@@ -29,6 +29,7 @@ def build_mirror(runtime: Runtime, factory: Callable[[], Runtime] | None = None)
             queue_size=deploy.shadow_queue_size,
             workers=deploy.shadow_workers,
             nice=deploy.shadow_nice,
+            sched_idle=deploy.shadow_sched_idle,
             shutdown_s=deploy.shadow_shutdown_seconds,
         )
     foreground = Foreground(

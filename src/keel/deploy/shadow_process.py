@@ -6,7 +6,8 @@ request is ready to run. :class:`ProcessMirror` takes all of that off the server
 ``submit`` pickles the job and writes it to a pipe without waiting (the loop's transport
 buffers what the pipe cannot take yet); a worker process (:mod:`keel.deploy.shadow_worker`)
 runs the candidate, scores and stores the pairs with a runtime of its own, at the niceness
-``deploy.shadow_nice`` above the server's, so the kernel serves the server first.
+``deploy.shadow_nice`` above the server's and, on Linux, in the idle scheduling class
+(``deploy.shadow_sched_idle``), so the kernel serves the server first.
 
 * The queue stays bounded: a job is accepted only while fewer than ``queue_size`` accepted
   jobs are unfinished; otherwise it is dropped and counted.
@@ -69,10 +70,11 @@ class ProcessMirror:
         queue_size: int,
         workers: int,
         nice: int = 19,
+        sched_idle: bool = True,
         shutdown_s: float = 5.0,
         foreground: Foreground | None = None,
     ) -> None:
-        self._config = WorkerConfig(factory, workers, queue_size, shutdown_s, nice)
+        self._config = WorkerConfig(factory, workers, queue_size, shutdown_s, nice, sched_idle)
         self._size = queue_size
         self.foreground = foreground or Foreground()  # counted by the server; unused here
         self._context = multiprocessing.get_context("spawn")

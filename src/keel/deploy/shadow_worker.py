@@ -1,12 +1,13 @@
 """The shadow worker process: mirrored requests in, shadow traces and stored pairs out.
 
 Started by :class:`keel.deploy.shadow_process.ProcessMirror`. It lowers its own priority
-first (before it imports Keel or builds anything, so its start-up yields to the server
-too), builds a runtime of its own from the factory it was given, and runs an in-loop
-:class:`~keel.deploy.shadow.ShadowMirror` on it, with no foreground to step aside for.
-Jobs arrive on a pipe as length-prefixed pickles; its counters are published to shared
-memory while it has work. At the end of its input it finishes queued jobs for up to the
-shutdown budget, drops and counts the rest, and closes its runtime (flushing its spans).
+first (:func:`lower_priority`; before it imports Keel or builds anything, so its start-up
+yields to the server too), builds a runtime of its own from the factory it was given, and
+runs an in-loop :class:`~keel.deploy.shadow.ShadowMirror` on it, with no foreground to
+step aside for. Jobs arrive on a pipe as length-prefixed pickles; its counters are
+published to shared memory while it has work. At the end of its input it finishes queued
+jobs for up to the shutdown budget, drops and counts the rest, and closes its runtime
+(flushing its spans).
 
 Module-level imports are the standard library only: the child imports this module before
 :func:`run_worker` can lower its priority.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import pickle
 import signal
@@ -55,6 +57,7 @@ class WorkerConfig:
     queue_size: int
     shutdown_s: float
     nice: int
+    sched_idle: bool = True
 
 
 def run_worker(config: bytes, reader: Connection, counters: MutableSequence[int]) -> None:
@@ -63,9 +66,19 @@ def run_worker(config: bytes, reader: Connection, counters: MutableSequence[int]
     # ends instead, after finishing what it can.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings: WorkerConfig = pickle.loads(config)  # noqa: S301 - written by our parent
-    if settings.nice:
-        os.nice(settings.nice)
+    lower_priority(settings)
     asyncio.run(_serve(settings, reader, counters))
+
+
+def lower_priority(config: WorkerConfig) -> None:
+    """Niceness first; then, where the kernel has it, the idle scheduling class: a task the
+    kernel preempts as soon as any other wakes, and whose CPU counts as idle when it places
+    a woken task (a nice task can finish its time slice first)."""
+    if config.nice:
+        os.nice(config.nice)
+    if config.sched_idle and hasattr(os, "SCHED_IDLE"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 class _Jobs(asyncio.Protocol):
@@ -139,6 +152,8 @@ async def _serve(config: WorkerConfig, reader: Connection, counters: MutableSequ
     from keel.deploy.mirrors import loop_mirror  # deferred: imported after os.nice
 
     runtime = config.factory()
+    gc.collect()  # what start-up made is never garbage: keep full collections off it
+    gc.freeze()
     try:
         mirror = loop_mirror(runtime, _Unhindered(), config.queue_size, config.workers)
         worker = _Worker(mirror, counters)
