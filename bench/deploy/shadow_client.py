@@ -6,9 +6,9 @@ deployment mirroring that percent), in an order that rotates from round to round
 drifts of a shared machine hit every mode alike. Before each block the mode is set through
 the deployments API; after it the client waits until the shadow queue has finished every
 mirrored run, so the CPU read from ``/proc`` around the block includes the shadow's work:
-the server process's own, and that of the processes it started (the shadow worker). Every
-mode waits alike after its block (see ``drain``), so the polling's own cost does not count
-against one mode.
+the server process's own, and that of the processes it started (the shadow worker). The
+server's is read after the same settle time in every mode, before polling for the drain,
+so the polls' own cost does not count against the mode that needs more of them.
 
 Prints one JSON object: per block its round, mode, latencies (ms), how late the loop
 resumed the stable model (µs), server CPU seconds and the load average when it ended; and
@@ -27,7 +27,7 @@ import httpx
 import orjson
 
 PIPELINE = "triage"
-SETTLE_S = 0.4  # after a block: the last shadow runs (80 ms), a pair flush (0.2 s), spans
+SETTLE_S = 0.5  # after a block: the last shadow runs (80 ms), a pair flush (0.2 s), spans
 
 
 def schedstat(pid: int, tid: int) -> tuple[float, float]:
@@ -102,9 +102,7 @@ def shadow_counters(client: httpx.Client) -> dict[str, int]:
 
 
 def drain(client: httpx.Client) -> None:
-    """Wait until every mirrored request was run, failed or dropped. Every mode waits the
-    same settle time first, so the polls (server CPU too) are alike whatever the mode."""
-    time.sleep(SETTLE_S)
+    """Wait until every mirrored request was run, failed or dropped."""
     for _ in range(400):
         c = shadow_counters(client)
         if c["completed"] + c["failed"] + c["dropped"] >= c["submitted"]:
@@ -142,10 +140,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 time.sleep(0.05)  # let the watcher's own refresh settle before timing
                 cpu = counters(args)
                 latencies, late = block(client, args.per_block, f"r{r}")
-                drain(client)
-                used, loop_used, loop_waited, worker = (
+                # The server's CPU is read after the same settle time in every mode, before
+                # polling for the drain: the polls' own cost would count against the mode
+                # that needs more of them. The worker's is read once it has drained.
+                time.sleep(SETTLE_S)
+                used, loop_used, loop_waited, _ = (
                     b - a for a, b in zip(cpu, counters(args), strict=True)
                 )
+                drain(client)
+                worker = counters(args)[3] - cpu[3]
                 blocks.append(
                     {
                         "round": r,

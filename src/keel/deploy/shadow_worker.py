@@ -4,7 +4,7 @@ Started by :class:`keel.deploy.shadow_process.ProcessMirror`. It lowers its own 
 first (:func:`lower_priority`; before it imports Keel or builds anything, so its start-up
 yields to the server too), builds a runtime of its own from the factory it was given, and
 runs an in-loop :class:`~keel.deploy.shadow.ShadowMirror` on it, with no foreground to
-step aside for. Jobs arrive on a pipe as length-prefixed pickles; its counters are
+step aside for. Jobs arrive on a pipe (:mod:`keel.deploy.shadow_wire`); its counters are
 published to shared memory while it has work. At the end of its input it finishes queued
 jobs for up to the shutdown budget, drops and counts the rest, and closes its runtime
 (flushing its spans).
@@ -21,7 +21,6 @@ import gc
 import os
 import pickle
 import signal
-import struct
 from collections.abc import Callable, MutableSequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
     from keel.deploy.shadow import MirrorJob, ShadowMirror
     from keel.runtime import Runtime
 
-FRAME = struct.Struct("!I")
 PUBLISH_S = 0.005  # how often counters are published while jobs are outstanding
 
 
@@ -85,22 +83,15 @@ class _Jobs(asyncio.Protocol):
     """The pipe's read end: decodes frames and hands each job over."""
 
     def __init__(self, accept: Callable[[MirrorJob], None], ended: asyncio.Event) -> None:
+        from keel.deploy.shadow_wire import Decoder  # deferred: imported after os.nice
+
         self._accept = accept
         self._ended = ended
-        self._buffer = bytearray()
+        self._decoder = Decoder()
 
     def data_received(self, data: bytes) -> None:
-        buffer = self._buffer
-        buffer += data
-        start = 0
-        while len(buffer) - start >= FRAME.size:
-            (size,) = FRAME.unpack_from(buffer, start)
-            end = start + FRAME.size + size
-            if len(buffer) < end:
-                break
-            self._accept(pickle.loads(buffer[start + FRAME.size : end]))  # noqa: S301
-            start = end
-        del buffer[:start]
+        for job in self._decoder.feed(data):
+            self._accept(job)
 
     def eof_received(self) -> bool:
         self._ended.set()

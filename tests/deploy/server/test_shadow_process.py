@@ -4,6 +4,7 @@ waits on the worker (even a stalled one), and a shutdown that drains or drops cl
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import signal
@@ -131,6 +132,8 @@ async def test_a_stalled_worker_never_blocks_the_submitter(deployed: Deployed) -
         try:
             big = "y" * 50_000
             assert all(mirror.submit(job(deployment, i, big)) for i in range(1, 101))
+            await asyncio.sleep(0.2)  # the jobs are written (5 MB) while the worker is stopped
+            assert mirror.stats.completed == 1
         finally:
             os.kill(mirror.worker_pid, signal.SIGCONT)
         await mirror.drain()
