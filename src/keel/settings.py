@@ -440,8 +440,8 @@ class DeploySettings(_Section):
     shadow_queue_size: int = Field(
         1000,
         ge=1,
-        description="Mirrored requests waiting to run on a shadow candidate; more are dropped "
-        "and counted, never delaying the primary answer.",
+        description="Mirrored requests waiting or running on a shadow candidate; more are "
+        "dropped and counted, never delaying the primary answer.",
     )
     shadow_workers: int = Field(
         2, ge=1, description="Mirrored requests run at once on shadow candidates."
