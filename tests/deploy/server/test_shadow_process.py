@@ -19,6 +19,7 @@ from keel.deploy.model import Deployment
 from keel.deploy.service import DeploymentService
 from keel.deploy.shadow import MirrorJob, MirrorStats, ShadowMirror
 from keel.deploy.shadow_process import ProcessMirror
+from keel.runtime import Runtime
 
 from .conftest import Deployed, arms_runtime, build_runtime, invoke
 
@@ -213,3 +214,19 @@ def test_loop_isolation_takes_its_turns_as_configured(tmp_path: Path) -> None:
         )
     finally:
         built.runtime.close()
+
+
+def broken_runtime() -> Runtime:
+    raise RuntimeError("this worker cannot build its runtime")
+
+
+@pytest.mark.anyio
+async def test_a_worker_that_cannot_start_drops_and_counts(deployed: Deployed) -> None:
+    mirror = ProcessMirror(broken_runtime, queue_size=10, workers=1)
+    deployment = shadow_deployment(deployed)
+    async with mirror.running():
+        assert all(mirror.submit(job(deployment, i)) for i in range(3))
+        await mirror.drain()  # returns once the worker has died
+        assert mirror.stats.completed == 0
+    stats = mirror.stats
+    assert (stats.submitted, stats.dropped) == (3, 3) and accounted(stats)
