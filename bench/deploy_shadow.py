@@ -8,13 +8,21 @@ one block of sequential requests with nothing mirrored (``off``: an idle blue-gr
 deployment, so requests take the same routed path) and one per shadow mode (mirroring
 100 % by default), in an order that rotates every round.
 
-Printed per mode: the pooled p50 and p95 of the primary response time; the paired
+Printed per mode: the pooled p50, p95 and p99 of the primary response time; the paired
 difference to ``off`` (the mean over rounds of the block's p50 minus the same round's
-``off`` p50, with a 95 % t interval, and the same for p95); how late the event loop resumed
-the stable model after its 20 ms timer (mean per block, paired the same way: shadow work
-on the loop would delay it); the server's CPU per request (primary plus shadow work,
-measured from ``/proc``); the shadow queue's counters; and the load average (the machine
-may be shared; read wall-clock figures with it).
+``off`` p50, with a 95 % t interval, and the same for p95 and p99); how late the event loop
+resumed the stable model after its 20 ms timer (mean per block, paired the same way: shadow
+work on the loop would delay it); from the kernel's ``schedstat``, CPU per request of the
+server process, of its event loop's thread (and how long that thread waited for a CPU),
+and of the shadow worker process; the shadow queue's counters; and the load average (the
+machine may be shared; read wall-clock figures with it, and prefer the CPU figures).
+
+``--isolation`` picks where the shadow runs (``deploy.shadow_isolation``: its own worker
+process, the default, or the server's loop); ``--nice-only`` keeps the worker out of the
+idle scheduling class; ``--slices`` (loop isolation) also times every event-loop slice and
+says which work ran when a primary request's timer was due (``bench/deploy/slices.py``).
+``--modes off,0.001`` (a shadow deployment that mirrors almost nothing) checks the
+benchmark itself: its paired differences should straddle zero.
 
     python bench/deploy_shadow.py [--rounds 30] [--per-block 40] [--modes off,100]
         [--isolation process|loop] [--nice-only] [--slices]
