@@ -19,7 +19,10 @@ the server first.
   server reads only when asked (``stats``): nothing comes back to the event loop per run.
 * Shutdown closes the pipe: the worker finishes what it has for up to
   ``deploy.shadow_shutdown_seconds``, drops and counts the rest, writes its last pairs and
-  spans, and exits. If it died, its unfinished jobs are counted as dropped.
+  spans, and exits.
+* A worker found gone (the pipe broke) has its unfinished jobs counted as dropped; the
+  first mirrored request ``RESTART_AFTER_S`` later starts a new one (until then they are
+  dropped and counted), so a crash costs some shadow traffic, never the server.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import contextlib
 import logging
 import multiprocessing
 import pickle
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("keel.deploy.shadow")
 EXIT_GRACE_S = 10.0  # past the worker's own shutdown budget, before it is killed
+RESTART_AFTER_S = 5.0  # a worker that died is replaced by the first job after this long
 
 
 class _Pipe(asyncio.Protocol):
@@ -68,6 +73,7 @@ class ProcessMirror:
         nice: int = 19,
         sched_idle: bool = True,
         shutdown_s: float = 5.0,
+        restart_after_s: float = RESTART_AFTER_S,
         foreground: Foreground | None = None,
     ) -> None:
         self._config = WorkerConfig(factory, workers, queue_size, shutdown_s, nice, sched_idle)
@@ -84,15 +90,18 @@ class ProcessMirror:
         self._process: BaseProcess | None = None
         self._starting: asyncio.Task[None] | None = None
         self._encoder = Encoder()
+        self._restart_after_s = restart_after_s
+        self._lost_at = float("-inf")  # when the last worker was found gone
+        self._before = (0, 0, 0)  # completed, failed, dropped by workers since retired
 
     @property
     def stats(self) -> MirrorStats:
-        c = self._counters
+        c, (completed, failed, dropped) = self._counters, self._before
         return MirrorStats(
             submitted=self._submitted,
-            dropped=self._dropped + c[Counter.DROPPED],
-            completed=c[Counter.COMPLETED],
-            failed=c[Counter.FAILED],
+            dropped=self._dropped + dropped + c[Counter.DROPPED],
+            completed=completed + c[Counter.COMPLETED],
+            failed=failed + c[Counter.FAILED],
             pending_pairs=c[Counter.PENDING],
             forced_turns=c[Counter.FORCED],
         )
@@ -102,6 +111,7 @@ class ProcessMirror:
         return self._process.pid if self._process is not None else None
 
     def _finished(self) -> int:
+        """Jobs the current worker has finished (stored, failed or dropped)."""
         c = self._counters
         return int(c[Counter.COMPLETED] + c[Counter.FAILED] + c[Counter.DROPPED])
 
@@ -131,10 +141,10 @@ class ProcessMirror:
             self._transport.write(data)
         elif self._backlog is not None:
             self._backlog.append(data)
-        elif self._live:
+        elif self._live and time.monotonic() - self._lost_at >= self._restart_after_s:
             self._backlog = [data]
             self._starting = asyncio.get_running_loop().create_task(self._start())
-        else:  # stopped, or the worker is gone
+        else:  # stopped, or a worker died moments ago
             self._lost(1)
 
     async def _start(self) -> None:
@@ -154,7 +164,7 @@ class ProcessMirror:
             writer.close()
             self._lost(len(self._backlog or ()))
             self._backlog = None
-            self._live = False
+            self._lost_at = time.monotonic()
             return
         finally:
             reader.close()
@@ -170,10 +180,34 @@ class ProcessMirror:
             transport.close()
 
     def _worker_gone(self) -> None:
-        if self._live:
-            log.error("the shadow worker process stopped reading; mirrored requests are dropped")
         self._transport = None
-        self._live = False
+        if not self._live:  # (our own close at shutdown)
+            return
+        log.error(
+            "the shadow worker process stopped reading; its jobs are counted as dropped and "
+            "a new worker starts with a mirrored request %.0f s from now",
+            self._restart_after_s,
+        )
+        self._lost_at = time.monotonic()
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()  # if it is not dead yet, it is past use
+        self._retire()
+
+    def _retire(self) -> None:
+        """Fold the current worker's counters into the totals, for a new worker to start
+        from zero; whatever it had accepted and not finished is dropped."""
+        c, (completed, failed, dropped) = self._counters, self._before
+        unfinished = max(0, self._accepted - self._finished())
+        self._before = (
+            completed + c[Counter.COMPLETED],
+            failed + c[Counter.FAILED],
+            dropped + c[Counter.DROPPED],
+        )
+        self._lost(unfinished)
+        self._accepted = 0
+        self._counters = self._context.RawArray("q", len(Counter))
+        self._encoder = Encoder()
 
     def _lost(self, jobs: int) -> None:
         """Accepted jobs that will never reach a worker: counted as dropped."""
@@ -205,10 +239,8 @@ class ProcessMirror:
             log.error("the shadow worker did not exit in time; killing it")
             process.kill()
             await asyncio.to_thread(process.join, EXIT_GRACE_S)
-        unfinished = self._accepted - self._finished()
-        if unfinished > 0:  # it died with jobs in hand
-            self._lost(unfinished)
         self._process = None
+        self._retire()  # jobs it died with are counted as dropped
 
     async def drain(self) -> None:
         """Wait until every accepted job is finished and its pair stored (tests, benches)."""

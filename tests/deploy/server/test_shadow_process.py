@@ -36,12 +36,13 @@ def deployed(tmp_path: Path) -> Iterator[Deployed]:
 def mirror_for(deployed: Deployed, **options: float) -> ProcessMirror:
     runtime = deployed.runtime
     factory = functools.partial(arms_runtime, runtime.settings, deployed.arms)
-    settings = {"queue_size": 100, "workers": 2, "shutdown_s": 5.0} | options
+    settings = {"queue_size": 100, "workers": 2, "shutdown_s": 5.0, "restart": 5.0} | options
     return ProcessMirror(
         factory,
         queue_size=int(settings["queue_size"]),
         workers=int(settings["workers"]),
         shutdown_s=settings["shutdown_s"],
+        restart_after_s=settings["restart"],
     )
 
 
@@ -187,6 +188,29 @@ async def test_a_dead_worker_loses_nothing_silently(deployed: Deployed) -> None:
     stats = mirror.stats
     assert stats.completed == 1 and stats.submitted == 40
     assert accounted(stats)  # the rest counted as dropped
+
+
+@pytest.mark.anyio
+async def test_a_dead_worker_is_replaced(deployed: Deployed) -> None:
+    mirror = mirror_for(deployed, restart=0.3)
+    deployment = shadow_deployment(deployed)
+    async with mirror.running():
+        assert mirror.submit(job(deployment, 0))
+        await mirror.drain()
+        first = mirror.worker_pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        while mirror.worker_pid == first:  # found gone when a job meets the broken pipe
+            mirror.submit(job(deployment, 1))
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.4)
+        assert all(mirror.submit(job(deployment, i)) for i in range(2, 5))
+        await mirror.drain()
+        assert mirror.worker_pid not in (None, first)
+    stats = mirror.stats
+    assert stats.completed == 4 and accounted(stats)
+    stored = {p.pair_id for p in deployed.runtime.store.deployments.pairs(deployment.id)}
+    assert {"p0", "p2", "p3", "p4"} <= stored
 
 
 def test_a_mirror_that_is_not_running_drops_and_counts(deployed: Deployed) -> None:
