@@ -6,7 +6,7 @@ shadow). The load comes from a separate process (``bench/deploy/shadow_client.py
 the client's own CPU never competes with the server's. It runs paired rounds: per round,
 one block of sequential requests with nothing mirrored (``off``: an idle blue-green
 deployment, so requests take the same routed path) and one per shadow mode (mirroring
-100 % by default), in an order that rotates every round.
+100 % by default), in a random order drawn afresh every round.
 
 Printed per mode: the pooled p50, p95 and p99 of the primary response time; the paired
 difference to ``off`` (the mean over rounds of the block's p50 minus the same round's
@@ -25,7 +25,7 @@ says which work ran when a primary request's timer was due (``bench/deploy/slice
 benchmark itself: its paired differences should straddle zero.
 
     python bench/deploy_shadow.py [--rounds 30] [--per-block 40] [--modes off,100]
-        [--isolation process|loop] [--nice-only] [--slices]
+        [--isolation process|loop] [--nice-only] [--nice -10] [--slices]
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     )
     print(
         f"load average (1 min) during the run: {min(loads):.2f}-{max(loads):.2f} "
-        f"on {os.cpu_count()} CPUs"
+        f"on {os.cpu_count()} CPUs; server and client at niceness {os.nice(0)}"
     )
     rounds = range(args.rounds)
     for mode in modes:
@@ -252,7 +252,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--per-block", type=int, default=40, help="Requests per mode and round.")
-    parser.add_argument("--modes", default="off,100", help="off and mirror percents, in order.")
+    parser.add_argument("--modes", default="off,100", help="off and mirror percents.")
     parser.add_argument(
         "--isolation",
         choices=["process", "loop"],
@@ -265,6 +265,14 @@ def main() -> int:
         help="process isolation: a niced worker, without the idle scheduling class",
     )
     parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run the server and the client at this niceness (negative needs root): on a "
+        "shared machine, keeps other work's noise out of the comparison; the shadow "
+        "worker's niceness is added to it",
+    )
+    parser.add_argument(
         "--slices",
         action="store_true",
         help="loop isolation: also time every event-loop slice (a diagnostic: serves on "
@@ -273,6 +281,8 @@ def main() -> int:
     args = parser.parse_args()
     if "off" not in args.modes.split(",") or args.rounds < 2:
         parser.error("--modes must include off (the baseline) and --rounds must be >= 2")
+    if args.nice:
+        os.nice(args.nice)  # the client, started later, inherits it
     with tempfile.TemporaryDirectory() as tmp:
         runtime, candidate = build(Path(tmp) / "home", args.isolation, not args.nice_only)
         log = slices.SliceLog()

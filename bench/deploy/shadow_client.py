@@ -2,7 +2,7 @@
 
 It drives the server it is given in paired rounds: each round runs one block of sequential
 invoke requests per mode (``off``: a deployment that mirrors nothing; a number: a shadow
-deployment mirroring that percent), in an order that rotates from round to round, so slow
+deployment mirroring that percent), in a random order drawn afresh every round, so slow
 drifts of a shared machine hit every mode alike. Before each block the mode is set through
 the deployments API; after it the client waits until the shadow queue has finished every
 mirrored run, so the CPU read from ``/proc`` around the block includes the shadow's work:
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import sys
 import time
 from typing import Any
@@ -128,14 +129,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     modes = args.modes.split(",")
     headers = {"authorization": f"Bearer {args.key}"}
     blocks = []
+    rng = random.Random(args.seed)
     with httpx.Client(base_url=args.url, headers=headers, timeout=30) as client:
         for mode in modes:  # a shadow mode also starts the worker process, if any
             set_mode(client, args.candidate, mode)
             block(client, 40, "warm-up")
             drain(client)
         for r in range(args.rounds):
-            shift = r % len(modes)
-            for mode in modes[shift:] + modes[:shift]:
+            for mode in rng.sample(modes, len(modes)):  # a fresh order every round
                 set_mode(client, args.candidate, mode)
                 time.sleep(0.05)  # let the watcher's own refresh settle before timing
                 cpu = counters(args)
@@ -175,6 +176,7 @@ def main() -> int:
     parser.add_argument("--modes", default="off,100")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--per-block", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=1, help="of the modes' order per round")
     sys.stdout.buffer.write(orjson.dumps(run(parser.parse_args())))
     return 0
 
