@@ -8,6 +8,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from keel.core.decision import Decision
 from keel.core.usage import Usage
 from keel.deploy.model import Deployment, Strategy
 from keel.deploy.shadow import MirrorJob
@@ -28,7 +29,7 @@ def baseline() -> RunResult:
         version="s1",
         label="production",
         output={"label": "billing"},
-        decision=None,
+        decision=Decision("billing", "billing", 0.93, "confident"),
         text="stable says hi",
         usage=Usage(5, 3),
         cost_usd=Decimal("0.0001"),
