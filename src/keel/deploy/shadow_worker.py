@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from keel.deploy.shadow import MirrorJob, ShadowMirror
     from keel.runtime import Runtime
 
-PUBLISH_S = 0.005  # how often counters are published while jobs are outstanding
+PUBLISH_S = 0.05  # how often counters are published while jobs are outstanding
 
 
 class Counter(IntEnum):
@@ -131,12 +131,12 @@ class _Worker:
 
     async def publish_while_busy(self) -> None:
         while True:
+            self.publish()  # then, with no await in between, the check: the last state is out
             if self.outstanding():
                 await asyncio.sleep(PUBLISH_S)
             else:
                 self.arrived.clear()
                 await self.arrived.wait()
-            self.publish()
 
 
 async def _serve(config: WorkerConfig, reader: Connection, counters: MutableSequence[int]) -> None:
