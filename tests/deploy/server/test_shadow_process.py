@@ -20,8 +20,10 @@ from keel.deploy.service import DeploymentService
 from keel.deploy.shadow import MirrorJob, MirrorStats, ShadowMirror
 from keel.deploy.shadow_process import ProcessMirror
 from keel.runtime import Runtime
+from tests.deploy.conftest import spec
+from tests.server.conftest import server_settings
 
-from .conftest import Deployed, arms_runtime, build_runtime, invoke
+from .conftest import ADMIN_KEY, Deployed, LiveServer, arms_runtime, build_runtime, invoke
 
 pytestmark = pytest.mark.integration
 
@@ -260,3 +262,36 @@ async def test_a_worker_that_cannot_start_drops_and_counts(deployed: Deployed) -
         assert mirror.stats.completed == 0
     stats = mirror.stats
     assert (stats.submitted, stats.dropped) == (3, 3) and accounted(stats)
+
+
+def test_a_server_built_from_settings_alone_shadows_in_its_worker(tmp_path: Path) -> None:
+    """The default path: the worker rebuilds the runtime from the server's settings (both
+    versions on ``testing:echo``, which needs nothing registered in code)."""
+    runtime = Runtime(server_settings(tmp_path / "home"))
+    try:
+        stable = runtime.catalog.push(spec("testing:echo", "v1")).version
+        candidate = runtime.catalog.push(spec("testing:echo", "v2")).version
+        runtime.catalog.set_label("triage", "production", stable)
+        assert isinstance(runtime.shadow, ProcessMirror)
+        headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+        with (
+            LiveServer(runtime) as live,
+            httpx.Client(base_url=live.url, headers=headers, timeout=30) as http,
+        ):
+            created = http.post(
+                "/api/deployments",
+                json={"pipeline": "triage", "version": candidate, "strategy": "shadow",
+                      "mirror": 100},
+            )  # fmt: skip
+            assert created.status_code == 201, created.text
+            answers = [invoke(http, f"q{i}").json() for i in range(4)]
+            assert {a["text"] for a in answers} == {f"v1: q{i}" for i in range(4)}
+            store = runtime.store
+            wait_until(lambda: len(store.deployments.pairs(created.json()["id"])) == 4)
+            pair = store.deployments.pairs(created.json()["id"])[0]
+            wait_until(lambda: store.traces.get(pair.candidate_trace_id)[0] is not None)
+            _, spans = store.traces.get(pair.candidate_trace_id)
+            root = next(s for s in spans if s.layer == "pipeline")
+            assert root.attributes["keel.pipeline.version"] == candidate
+    finally:
+        runtime.close()
