@@ -53,6 +53,7 @@ bench: install ## Benchmarks; each prints its figures
 	$(BIN)/python bench/evals.py
 	$(BIN)/python bench/guardrails/run.py
 	$(BIN)/python bench/deploy/simulate.py
+	$(BIN)/python bench/deploy/simulate_candidates.py
 	$(BIN)/python bench/feedback.py
 	$(BIN)/python bench/drift.py
 	$(BIN)/python bench/deploy_shadow.py

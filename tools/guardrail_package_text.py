@@ -77,6 +77,39 @@ def readme(distribution: str) -> list[str]:
     return _prose(str(body or "").split("\n\n"))
 
 
+def spacy_sentences() -> dict[str, list[str]]:
+    """spaCy's example sentences (``spacy/lang/*/examples.py``, MIT), by language: ordinary
+    text in some sixty languages, read with ``ast`` (nothing is imported)."""
+    root = Path(importlib.util.find_spec("spacy").origin or "").parent / "lang"  # type: ignore[union-attr]
+    found: dict[str, list[str]] = {}
+    for path in sorted(root.glob("*/examples.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.List):
+                texts = [ast.literal_eval(e) for e in node.value.elts]
+                found[path.parent.name] = [t for t in texts if isinstance(t, str) and t.strip()]
+    return found
+
+
+LANGUAGE_FRAMES = ("{}", "{}", "{}", "Translate into English: {}", "What does this mean? {}",
+                   "Is this sentence grammatical? {}", "{}\n\nSummarize this.")  # fmt: skip
+
+
+def foreign(rng: random.Random) -> list[dict[str, str]]:
+    """Benign rows in other languages: each of spaCy's example sentences (English excluded),
+    alone or with the next one or two, some framed as a request."""
+    version = importlib.metadata.version("spacy")
+    source = f"spacy {version} example sentences (MIT), train-only"
+    out: list[dict[str, str]] = []
+    for language, sentences in spacy_sentences().items():
+        if language == "en":
+            continue
+        for index in range(len(sentences)):
+            text = " ".join(sentences[index : index + rng.randint(1, 3)])
+            text = rng.choice(LANGUAGE_FRAMES).format(text)
+            out.append({"text": text, "family": "benign", "label": "benign", "source": source})
+    return out
+
+
 def rows(rng: random.Random, per_package: int = 30, documents: int = 4) -> list[dict[str, str]]:
     """Per package: docstring paragraphs with trigger words (and a few without), framed as a
     developer's question, and README documents of three to six consecutive paragraphs."""

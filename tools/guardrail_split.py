@@ -4,8 +4,9 @@ Rows are split by *group*, not by row: every row generated from the same base at
 template or document lands on the same side, so held-out rows are never near-copies of
 training rows. The side is a hash of the group (seeded), about half each. Rows whose source
 is marked ``eval-only`` are always held out: they are never trained on and were never used
-to tune heuristics or thresholds. The trainer cuts the train side again, by group, into
-validation folds (``tools/train_injection_classifier.py``).
+to tune heuristics or thresholds; rows marked ``train-only`` are never held out. The trainer
+cuts the train side again, by group, into validation folds
+(``tools/train_injection_classifier.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ CORPUS = Path(__file__).resolve().parents[1] / "bench" / "guardrails" / "corpus"
 SEED = "keel-guardrails-split-1"
 FAMILIES = ("direct", "jailbreak", "encoded", "indirect", "benign")
 EVAL_ONLY = "eval-only"
+TRAIN_ONLY = "train-only"
 
 
 def load(family: str) -> list[dict[str, str]]:
@@ -33,6 +35,8 @@ def _digest(item: dict[str, str]) -> bytes:
 
 
 def held_out(item: dict[str, str]) -> bool:
+    if TRAIN_ONLY in item["source"]:
+        return False
     return EVAL_ONLY in item["source"] or _digest(item)[0] % 2 == 1
 
 

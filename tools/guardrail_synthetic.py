@@ -3,8 +3,9 @@ the same trigger words for ordinary purposes.
 
     python tools/guardrail_synthetic.py   # writes bench/guardrails/corpus/train_synthetic.jsonl
 
-The file also carries the hand-written, train-only rows of ``src/*_train_2.txt`` and
-``src/*_train_3.txt``, and benign docstrings and README documents of installed packages
+The file also carries the hand-written, train-only rows of ``src/*_train_2.txt``,
+``src/*_train_3.txt`` and ``src/*_train_5.txt`` (``\\n`` in them stands for a line break),
+the round-5 phrasings of ``guardrail_phrasings``, and benign text of installed packages
 (``guardrail_package_text``).
 
 The package corpora hold few distinct direct attacks (a few dozen base texts), so a model
@@ -23,6 +24,7 @@ import random
 from pathlib import Path
 
 import guardrail_package_text
+import guardrail_phrasings
 
 SEED = 20250301
 SOURCE = "keel authors (Apache-2.0) synthetic phrase grammar, train-only"
@@ -289,10 +291,43 @@ def rows(count: int = 1500) -> list[dict[str, str]]:
     return list(out.values())
 
 
+def phrased(count: int = 600) -> list[dict[str, str]]:
+    """Round-5 rows from ``guardrail_phrasings``: policy files, role-play, answer hijacks and
+    other languages, attacks and benign alike; a generator of their own, so the rows above
+    are unchanged."""
+    rng = random.Random(SEED + 5)
+    source = f"{SOURCE} (round 5: policy files, role-play, hijacks, other languages)"
+    out: dict[str, dict[str, str]] = {}
+    for label, makers in (("attack", guardrail_phrasings.ATTACKS),
+                          ("benign", guardrail_phrasings.BENIGN)):  # fmt: skip
+        family = "direct" if label == "attack" else "benign"
+        made = 0
+        for _ in range(count * 20):
+            text = rng.choice(makers)(rng)
+            if text not in out:
+                out[text] = {"text": text, "family": family, "label": label, "source": source}
+                made += 1
+            if made == count:
+                break
+    return list(out.values()) + guardrail_package_text.foreign(rng)
+
+
 WRITTEN = (  # file, family, label, what the rows are
     ("benign_trigger_train_2.txt", "benign", "benign", "benign prompts with trigger words"),
     ("benign_trigger_train_3.txt", "benign", "benign", "benign prompts with trigger words"),
     ("direct_train_3.txt", "direct", "attack", "direct attacks in varied wording"),
+    (
+        "direct_train_5.txt",
+        "direct",
+        "attack",
+        "direct attacks: other languages, policy files, role-play, hijacks (round 5)",
+    ),
+    (
+        "benign_trigger_train_5.txt",
+        "benign",
+        "benign",
+        "benign prompts with trigger words: other languages, configuration, role-play (round 5)",
+    ),
 )
 
 
@@ -302,13 +337,14 @@ def written() -> list[dict[str, str]]:
     out = []
     for name, family, label, what in WRITTEN:
         source = f"keel authors (Apache-2.0) {what}, hand-written, train-only"
-        lines = [t.strip() for t in (OUT / "src" / name).read_text().splitlines() if t.strip()]
+        text = (OUT / "src" / name).read_text()
+        lines = [t.strip().replace("\\n", "\n") for t in text.splitlines() if t.strip()]
         out += [{"text": t, "family": family, "label": label, "source": source} for t in lines]
     return out
 
 
 def main() -> None:
-    found = rows() + written() + guardrail_package_text.rows(random.Random(SEED))
+    found = rows() + written() + guardrail_package_text.rows(random.Random(SEED)) + phrased()
     with (OUT / "train_synthetic.jsonl").open("w") as handle:
         for item in found:
             handle.write(json.dumps(item, ensure_ascii=False) + "\n")

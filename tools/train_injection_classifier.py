@@ -16,7 +16,9 @@ held-out side is left to ``bench/guardrails/run.py``. The train side is cut, by 
 train-side row gets a validation score from a model that never saw its group. The threshold
 is chosen on those scores for the whole scanner (heuristics plus classifier, as
 ``InjectionScanner`` runs them): the lowest cut whose false-positive rate on benign rows stays
-within ``TARGET_FPR``. The shipped model is then fitted on the whole train side.
+within ``TARGET_FPR``, together with the segment margin and the veto (how far below the cut
+a logit overrules heuristics that fired) that detect the most validation attacks. The
+shipped model is then fitted on the whole train side.
 
 What is fitted: direct, jailbreak, indirect and benign rows, the segments of benign rows (the
 scanner also scores long texts segment by segment), and the synthetic rows. Encoded rows are
@@ -54,6 +56,10 @@ C = 4.0  # chosen on the validation folds among 2, 4, 8, 16, 32
 # A segment of a long text must clear the cut by this much more than a whole text: short
 # spans of an ordinary document look like instructions more often than the document does.
 MARGINS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+# Heuristics that fired count only when the classifier's logit is at most this far below the
+# cut: a text the classifier finds plainly ordinary ("translate 'ignore all previous messages'
+# into French") is not flagged for one phrase. Descending; the first never overrules.
+VETOES = (1e9, 8.0, 6.0, 5.0, 4.0, 3.0, 2.0)
 # Benign kinds (by source) whose false positives must each stay within target on their own,
 # not only on average: documents that merely lack an injection, and requests full of trigger
 # words.
@@ -127,32 +133,53 @@ def fit(matrix: Any, labels: Any, weights: Any) -> LogisticRegression:
     return model.fit(matrix, labels, sample_weight=weights)
 
 
-def choose_cut(scores: Any, fired: Any, benign: Any) -> float:
-    """The lowest logit cut keeping scanner false positives on benign rows within target."""
-    allowed = int(TARGET_FPR * benign.sum()) - int((fired & benign).sum())
-    candidates = np.sort(scores[benign & ~fired])[::-1]
-    if allowed >= len(candidates):
-        return 0.0
-    return max(float(candidates[max(allowed, 0)]) + 1e-3, 0.0)
+def detections(scores: Any, fired: Any, cut: float, veto: float) -> Any:
+    """What the scanner flags: a classifier logit at or over ``cut``, or heuristics that fired
+    on a text whose logit is at least ``cut - veto`` (below it the classifier overrules them)."""
+    return (scores >= cut) | (fired & (scores >= cut - veto))
+
+
+def choose_cut(scores: Any, fired: Any, benign: Any, veto: float) -> float:
+    """The lowest logit cut (at least 0) keeping scanner false positives on benign rows within
+    target."""
+    allowed = int(TARGET_FPR * benign.sum())
+    candidates = np.unique(np.concatenate([[0.0], scores[benign] + 1e-3,
+                                           scores[benign & fired] + veto + 1e-3]))  # fmt: skip
+    for cut in candidates[candidates >= 0.0]:
+        if int(detections(scores[benign], fired[benign], cut, veto).sum()) <= allowed:
+            return float(cut)
+    return float(candidates[-1])
 
 
 def choose_operating_point(
     whole: Any, span: Any, fired: Any, benign_sets: list[Any]
-) -> tuple[float, float, Any]:
-    """The segment margin (from ``MARGINS``) and cut that detect the most validation attacks
-    while false positives stay within target on each benign set (all benign rows first, then
-    each kind of ``KINDS`` alone); ties go to the larger margin. Returns (cut, margin,
+) -> tuple[float, float, float, Any]:
+    """The segment margin (from ``MARGINS``), heuristic veto (from ``VETOES``) and cut that
+    detect the most validation attacks while false positives stay within target on each
+    benign set (all benign rows first, then each kind of ``KINDS`` alone); ties go to the
+    larger margin and the larger veto (heuristics overruled less). Returns (cut, margin, veto,
     combined scores)."""
-    best: tuple[int, float, float, Any] | None = None
+    best: tuple[int, float, float, float, Any] | None = None
     for margin in MARGINS:
         combined = np.maximum(whole, span - margin)
-        cut = max(choose_cut(combined, fired, rows) for rows in benign_sets)
-        detected = int((fired | (combined >= cut))[~benign_sets[0]].sum())
-        if best is None or detected >= best[0]:
-            best = (detected, cut, margin, combined)
-        print(f"  segment margin {margin:.1f}: cut {cut:.3f}, {detected} attacks detected")
+        for veto in sorted(VETOES):
+            cuts = [choose_cut(combined, fired, rows, veto) for rows in benign_sets]
+            cut = max(cuts)
+            detected = int(detections(combined, fired, cut, veto)[~benign_sets[0]].sum())
+            if best is None or detected >= best[0]:
+                best = (detected, cut, margin, veto, combined)
+            per_set = ", ".join(f"{c:.2f}" for c in cuts)
+            print(f"  segment margin {margin:.1f}, veto {veto:4.1f}: cut {cut:.3f} (per benign "
+                  f"set {per_set}), {detected} attacks detected")  # fmt: skip
     assert best is not None
-    return best[1], best[2], best[3]
+    return best[1], best[2], best[3], best[4]
+
+
+def _kind(source: str) -> str:
+    """A short name for a row's source, for the per-source validation lines."""
+    if "hand-written" in source:
+        return "hand-written, train-only" + (", round 5" if "round 5" in source else "")
+    return source.split(") ", 1)[-1][:50]
 
 
 def load_rows() -> tuple[list[Row], list[Row]]:
@@ -194,17 +221,29 @@ def main() -> None:
         f"{len(corpus)} train-side rows in {FOLDS} validation folds; benign {benign.sum()}, "
         + ", ".join(f"{k} {m.sum()}" for k, m in zip(KINDS, kinds, strict=True))
     )
-    cut, margin, scores = choose_operating_point(whole, span, fired, [benign, *kinds])
-    print(f"cut at logit {cut:.3f}, segments {margin:.1f} above it")
+    cut, margin, veto, scores = choose_operating_point(whole, span, fired, [benign, *kinds])
+    print(f"cut at logit {cut:.3f}, segments {margin:.1f} above it, heuristics overruled "
+          f"{veto:.1f} below it")  # fmt: skip
+    hits_all = detections(scores, fired, cut, veto)
+    overruled = fired & ~hits_all
+    print(f"  heuristics overruled on {int((overruled & ~benign).sum())} attacks and "
+          f"{int((overruled & benign).sum())} benign rows")  # fmt: skip
     for family in FAMILIES:
         mask = np.array([r["family"] == family for r in corpus])
-        hits = (fired | (scores >= cut))[mask]
+        hits = hits_all[mask]
         alone = (fired & mask).sum()
         what = "false positives" if family == "benign" else "detected"
         print(f"  validation {family:<10} {what} {hits.sum()}/{mask.sum()} = {hits.mean():.3f}"
               f"  (heuristics alone {alone})")  # fmt: skip
+    by_source: dict[str, list[bool]] = {}
+    for item, hit in zip(corpus, hits_all, strict=True):
+        if item["family"] in ("direct", "benign"):
+            key = f"{item['family']}: {_kind(item['source'])}"
+            by_source.setdefault(key, []).append(bool(hit))
+    for key, hits_of in sorted(by_source.items()):
+        print(f"    {key:<60} {sum(hits_of):>4}/{len(hits_of):<4}")
     if args.show:
-        for item, hit, score in zip(corpus, fired | (scores >= cut), scores, strict=True):
+        for item, hit, score in zip(corpus, hits_all, scores, strict=True):
             if hit != (item["label"] == "attack"):
                 print(f"  {item['family']:<9} {score - cut:+6.2f} {item['text'][:110]!r}")
     if args.dry_run:
@@ -218,6 +257,7 @@ def main() -> None:
         dense=coef[WIDTH : WIDTH + EMBED_DIM],
         intercept=np.float32(model.intercept_[0] - cut),
         span_margin=np.float32(margin),
+        heuristic_veto=np.float32(min(veto, 1e4)),
         probe=embedder.pooled(PROBE)[0].astype(np.float32),
     )
     print(f"fitted on {matrix.shape[0]} feature rows ({int(labels.sum())} attacks) -> "

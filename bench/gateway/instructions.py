@@ -3,12 +3,12 @@ CPU time, hardly moves with the load other processes put on the machine, so two 
 can be compared on a busy machine.
 
 `keel serve` (every feature on, as in run.py) runs under callgrind with instrumentation off;
-after a warm-up of 300 requests it is switched on for N requests at concurrency 16 (the load
+after a warm-up of 300 requests it is switched on for N requests at concurrency C (the load
 generator and the mock run natively), then the counts are dumped and summed. Threads are
 included (the span writer's SQLite work too); the kernel's share of socket writes is not.
 
     python bench/gateway/instructions.py [--mode plain|stream] [--requests 2000]
-        [--pythonpath OTHER/src]   # count another checkout's code with this venv
+        [--concurrency 16] [--pythonpath OTHER/src]   # another checkout's code, this venv
 
 Under callgrind the server is ~50x slower, so timing-dependent work (span batches per
 commit, requests in flight) differs from a native run; compare versions with this, and
@@ -84,6 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=["plain", "stream"], default="plain")
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--pythonpath", default=None, help="PYTHONPATH for the server")
     args = parser.parse_args()
     stream = args.mode == "stream"
@@ -103,17 +104,20 @@ def main() -> None:
             wait_ready(f"http://127.0.0.1:{port}/healthz", timeout=900)
             url = f"http://127.0.0.1:{port}/v1/chat/completions"
             model = "openai:gpt-4o-mini"
-            asyncio.run(run(url, body(model, stream), headers, 16, 3600, max_requests=300))
+            concurrency = args.concurrency
+            asyncio.run(run(url, body(model, stream), headers, concurrency, 3600, max_requests=300))
             control(server.pid, "-i", "on")
             done = asyncio.run(
-                run(url, body(model, stream), headers, 16, 3600, max_requests=args.requests)
+                run(
+                    url, body(model, stream), headers, concurrency, 3600, max_requests=args.requests
+                )
             )
             control(server.pid, "-i", "off")
             control(server.pid, "-d")
             served = len(done.latencies_ms)
             per_request = total_instructions(out) / max(1, served)
             print(
-                f"{args.mode}: {served} requests ({done.errors} errors), "
+                f"{args.mode} c={concurrency}: {served} requests ({done.errors} errors), "
                 f"{per_request / 1000:,.0f}k instructions per request"
             )
         finally:

@@ -10,8 +10,6 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
-
 from keel.core.errors import TargetRefused
 from keel.guardrails.review import HeldAnswer
 from keel.store import Store
@@ -81,6 +79,8 @@ class ReviewQueue:
         except TargetRefused as exc:
             log.warning("review webhook refused: %s", exc)
             return False
+        import aiohttp  # deferred: loaded with the session (keel.webhook_target)
+
         try:
             async with (
                 session,

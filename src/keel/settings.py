@@ -429,7 +429,9 @@ class DeploySettings(_Section):
         description="Redis pub/sub channel deployment changes are announced on.",
     )
     controller: bool = Field(
-        True, description="Run the rollout controller (canary judge, A/B report) in the server."
+        True,
+        description="Run the rollout controller (canary and shadow judge, A/B report) in the "
+        "server.",
     )
     controller_seconds: float = Field(
         5.0, gt=0, description="Seconds between two rounds of the rollout controller."

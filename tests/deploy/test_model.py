@@ -18,7 +18,7 @@ def deployment(**changes: object) -> Deployment:
     now = datetime.now(UTC)
     base = Deployment(
         id="d1", pipeline="p", strategy=Strategy.CANARY, state=State.PENDING, stable="s" * 8,
-        candidate="c" * 8, weights={"c" * 8: 0.0, "s" * 8: 100.0}, salt="salt",
+        candidates=("c" * 8,), weights={"c" * 8: 0.0, "s" * 8: 100.0}, salt="salt",
         created_at=now, updated_at=now, step_started_at=now,
     )  # fmt: skip
     return model.dataclasses.replace(base, **changes)  # type: ignore[arg-type]
@@ -62,20 +62,20 @@ def test_sticky_keys() -> None:
 
 
 def test_plan_validation() -> None:
-    assert Plan("c", Strategy.AB, split=30).initial_weight() == 30
-    assert Plan("c", Strategy.CANARY, steps=(10, 100)).initial_weight() == 10
-    assert Plan("c", Strategy.SHADOW, mirror=20).initial_weight() == 0
+    assert Plan(("c",), Strategy.AB, split=(30,)).weights_for("s") == {"s": 70, "c": 30}
+    assert Plan(("c",), Strategy.CANARY, steps=(10, 100)).weights_for("s") == {"s": 90, "c": 10}
+    assert Plan(("c",), Strategy.SHADOW, mirror=20).weights_for("s") == {"s": 100, "c": 0}
     with pytest.raises(InvalidInputError):
-        Plan("c", Strategy.SHADOW)  # a shadow that mirrors nothing
+        Plan(("c",), Strategy.SHADOW)  # a shadow that mirrors nothing
     with pytest.raises(InvalidInputError):
-        Plan("c", Strategy.AB, split=100)
+        Plan(("c",), Strategy.AB, split=(100,))
     with pytest.raises(InvalidInputError):
-        Plan("c", interval_s=0)
+        Plan(("c",), interval_s=0)
 
 
 def test_state_machine() -> None:
     now = datetime.now(UTC)
-    started = model.start(deployment(), now, 5, "go")
+    started = model.start(deployment(), now, {"c" * 8: 5, "s" * 8: 95}, "go")
     assert started.state == State.PROGRESSING and started.candidate_weight == 5
     assert started.revision == 2
     paused = model.pause(started, now, "hold")

@@ -17,6 +17,7 @@ from keel.pipeline.loader import load_spec_dir, spec_from_data
 from keel.providers.testing import TestingProvider
 from keel.runtime import Runtime
 from keel.server import create_app
+from keel.server.protocol import CoalescingHttpToolsProtocol
 from keel.settings import KeelSettings
 
 from ..conftest import EXAMPLES
@@ -40,6 +41,7 @@ class LiveServer:
             port=0,
             log_level="warning",
             lifespan="on",
+            http=CoalescingHttpToolsProtocol,  # as `keel serve` does
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -14,13 +14,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, Literal
 
 from keel.core.errors import TargetRefused
 from keel.store.alerts import Alert
 from keel.webhook_target import ALERT_SETTING, pinned_session
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger("keel.alerts")
 Event = Literal["firing", "resolved"]
@@ -143,6 +144,8 @@ class Notifier:
     async def _post(
         session: aiohttp.ClientSession, target: Target, body: dict[str, Any]
     ) -> tuple[int | None, str | None]:
+        import aiohttp  # loaded by pinned_session already
+
         try:
             async with session.post(
                 target.url, json=body, headers=target.headers, allow_redirects=False

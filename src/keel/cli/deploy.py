@@ -62,45 +62,84 @@ def _service() -> Iterator[DeploymentService]:
         store.close()
 
 
+def _arm(d: Deployment, version: str) -> str:
+    weight = d.weights.get(version, 0.0)
+    note = "  (rolled back)" if version in d.retired else ""
+    return f"{version}  {weight:g}%{note}"
+
+
 def _show(deployment: Deployment, as_json: bool) -> None:
     if as_json:
         print_json(deployment.to_dict())
         return
     d = deployment
-    weights = ", ".join(f"{v[:12]} {w:g}%" for v, w in d.weights.items())
+    several = len(d.candidates) > 1
     lines = [
         f"{d.pipeline}  deployment {d.id}  [{d.strategy.value}]  {d.state.value}",
-        f"  stable     {d.stable}",
-        f"  candidate  {d.candidate}",
-        f"  weights    {weights}",
+        f"  stable     {_arm(d, d.stable)}",
     ]
+    for index, version in enumerate(d.candidates, 1):
+        label = f"candidate {index}" if several else "candidate"
+        lines.append(f"  {label:<10} {_arm(d, version)}")
     if d.strategy.value == "canary":
         steps = ", ".join(f"{s:g}" for s in d.steps)
-        lines.append(f"  steps      {steps} (step {d.step_index + 1}, every {d.interval_s:g}s)")
+        shared = f", shared by {len(d.candidates)} candidates" if several else ""
+        every = f"every {d.interval_s:g}s"
+        lines.append(f"  steps      {steps} (step {d.step_index + 1}, {every}{shared})")
     if d.mirror:
         lines.append(f"  mirror     {d.mirror:g}%")
+    if d.then and d.strategy.value == "shadow":
+        lines.append(f"  then       {d.then} (steps {', '.join(f'{s:g}' for s in d.steps)})")
+    if d.extra.get("ready"):
+        lines.append(f"  ready      {', '.join(v[:12] for v in d.extra['ready'])}")
     if d.sticky:
         lines.append(f"  sticky     {d.sticky}")
     if d.reason:
         lines.append(f"  reason     {d.reason}")
-    stdout().print("\n".join(lines))
+    stdout().print("\n".join(lines), highlight=False)
+
+
+def _percents(items: list[str]) -> dict[str, float]:
+    """``VERSION=PERCENT`` items (each may hold several, comma-separated)."""
+    parsed: dict[str, float] = {}
+    for item in (part for chunk in items for part in chunk.split(",") if part.strip()):
+        version, _, percent = item.partition("=")
+        try:
+            parsed[version.strip()] = float(percent)
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"{item!r} is not VERSION=PERCENT", code="deployment_weights_invalid"
+            ) from exc
+    return parsed
 
 
 @app.command("start")
 def start(
     name: str = typer.Argument(..., help="The pipeline (endpoint)."),
-    version: str = typer.Argument(..., help="Candidate version or unique prefix."),
+    versions: list[str] = typer.Argument(
+        ..., help="Candidate version(s) or unique prefixes; several for A/B/n."
+    ),
     strategy: str = typer.Option("canary", help="canary, ab, shadow or blue-green."),
     steps: str | None = typer.Option(None, help="Canary weights, e.g. 5,25,50,100."),
     interval: str | None = typer.Option(None, help="Time per canary step, e.g. 10m."),
-    split: float | None = typer.Option(None, help="A/B: the candidate's percent."),
+    split: str | None = typer.Option(
+        None,
+        help="A/B: each candidate's percent (stable gets the rest), or stable's first, "
+        "e.g. 50 or 34,33,33.",
+    ),
+    weights: list[str] | None = typer.Option(
+        None, help="A/B: VERSION=PERCENT per version ('stable' names stable), summing to 100."
+    ),
     sticky: str | None = typer.Option(None, help="header:NAME, body:FIELD or key."),
     mirror: float | None = typer.Option(None, help="Shadow: percent of requests mirrored."),
     evaluator: str | None = typer.Option(None, help="Evaluator scoring shadowed pairs."),
     min_samples: int | None = typer.Option(None, help="Requests per arm before judging."),
+    then: str | None = typer.Option(
+        None, help="Shadow: 'canary' turns candidates that pass into a canary (--steps)."
+    ),
     as_json: bool = JSON,
 ) -> None:
-    """Start a rollout of VERSION on NAME (also: keel deploy NAME VERSION …)."""
+    """Start a rollout of VERSION(S) on NAME (also: keel deploy NAME VERSION …)."""
     if strategy not in ("canary", "ab", "shadow", "blue-green"):
         raise InvalidInputError(
             f"unknown strategy {strategy!r}; use canary, ab, shadow or blue-green",
@@ -108,11 +147,12 @@ def start(
         )
     raw: dict[str, Any] = {
         "strategy": strategy, "steps": steps, "interval": interval, "split": split,
-        "sticky": sticky, "mirror": mirror, "evaluator": evaluator, "min_samples": min_samples,
+        "weights": _percents(weights) if weights else None, "sticky": sticky,
+        "mirror": mirror, "evaluator": evaluator, "min_samples": min_samples, "then": then,
     }  # fmt: skip
     args = plan_args(raw)
     with _service() as service:
-        _show(service.start(name, version, args, _actor()), as_json)
+        _show(service.start(name, versions, args, _actor()), as_json)
 
 
 @app.command("status")
@@ -122,18 +162,22 @@ def status(name: str, as_json: bool = JSON) -> None:
         _show(service.current(name), as_json)
 
 
+VERSION = typer.Argument(None, help="The candidate (required when several are live).")
+
+
 @app.command("promote")
-def promote(name: str, as_json: bool = JSON) -> None:
-    """Send all traffic to the candidate and point production at it."""
+def promote(name: str, version: str | None = VERSION, as_json: bool = JSON) -> None:
+    """Send all traffic to the candidate (VERSION of several) and point production at it."""
     with _service() as service:
-        _show(service.promote(name, _actor()), as_json)
+        _show(service.promote(name, _actor(), version=version), as_json)
 
 
 @app.command("rollback")
-def rollback(name: str, as_json: bool = JSON) -> None:
-    """Back to stable now; with no rollout running, undo the last promotion."""
+def rollback(name: str, version: str | None = VERSION, as_json: bool = JSON) -> None:
+    """Back to stable now; with no rollout running, undo the last promotion. With VERSION,
+    roll back that one candidate: its weight returns to stable and the others carry on."""
     with _service() as service:
-        _show(service.rollback(name, _actor()), as_json)
+        _show(service.rollback(name, _actor(), version=version), as_json)
 
 
 @app.command("pause")
@@ -157,17 +201,8 @@ def weights(
     as_json: bool = JSON,
 ) -> None:
     """Set the split by hand, e.g. keel deploy weights triage 1a2b=30 9f8e=70."""
-    parsed: dict[str, float] = {}
-    for item in split:
-        version, _, percent = item.partition("=")
-        try:
-            parsed[version] = float(percent)
-        except ValueError as exc:
-            raise InvalidInputError(
-                f"{item!r} is not VERSION=PERCENT", code="deployment_weights_invalid"
-            ) from exc
     with _service() as service:
-        _show(service.set_weights(name, parsed, _actor()), as_json)
+        _show(service.set_weights(name, _percents(split), _actor()), as_json)
 
 
 @app.command("history")

@@ -60,6 +60,7 @@ def serve(
     import uvicorn  # deferred: other commands should not pay for the web stack
 
     from keel.server import create_app
+    from keel.server.protocol import CoalescingHttpToolsProtocol
 
     settings = load_settings()
     host = host or settings.server.host
@@ -73,6 +74,7 @@ def serve(
         host=host,
         port=port,
         log_level=settings.log_level,
+        http=CoalescingHttpToolsProtocol,
         access_log=settings.server.access_log,
         ssl_certfile=str(settings.server.tls_certfile) if tls else None,
         ssl_keyfile=str(settings.server.tls_keyfile) if tls else None,

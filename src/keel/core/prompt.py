@@ -1,23 +1,30 @@
-"""Prompt rendering: versioned Jinja2 templates in a sandbox, strict about undefined names."""
+"""Prompt rendering: versioned Jinja2 templates in a sandbox, strict about undefined names.
+
+Jinja2 is imported when a prompt is first compiled, not with this module: a server that
+only relays model calls never loads it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import jinja2
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from keel.core.errors import InvalidInputError, TemplateError
 from keel.core.messages import Message
 from keel.core.spec import PromptSpec
 
+if TYPE_CHECKING:
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
 Variables = Mapping[str, Any]
 
 
 def _environment() -> ImmutableSandboxedEnvironment:
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
     return ImmutableSandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
@@ -28,6 +35,8 @@ def _environment() -> ImmutableSandboxedEnvironment:
 
 
 def _compile(env: ImmutableSandboxedEnvironment, name: str, source: str) -> jinja2.Template:
+    import jinja2
+
     try:
         return env.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
@@ -39,6 +48,9 @@ def _compile(env: ImmutableSandboxedEnvironment, name: str, source: str) -> jinj
 
 
 def _render(template: jinja2.Template, name: str, variables: Variables) -> str:
+    import jinja2
+    from jinja2.exceptions import SecurityError
+
     try:
         return template.render(variables).strip()
     except jinja2.UndefinedError as exc:

@@ -112,8 +112,14 @@ class SSEParser:
             self._buffer = b""
             self._skip_lf = buffer.endswith(b"\r")
         events: list[SSEEvent] = []
+        data = self._data
         for raw in lines:
-            event = self._line(raw.rstrip(b"\r\n").decode("utf-8", "replace"))
+            if raw.startswith(b"data: "):  # most lines of a model stream: no call, no split
+                data.append(raw[6:].rstrip(b"\r\n").decode("utf-8", "replace"))
+                continue
+            line = raw.rstrip(b"\r\n")
+            event = self._dispatch() if not line else self._line(line.decode("utf-8", "replace"))
+            data = self._data  # a dispatch starts a new list
             if event is not None:
                 events.append(event)
         return events

@@ -2,16 +2,24 @@
 
 Each round (``deploy.controller_seconds``), for every progressing deployment:
 
-* **canary**: gather what each arm answered since the current step started (and the paired
-  scores of mirrored requests), ask the judge for a verdict and the rollout policy for the
-  next action, and apply it: wait, advance to the next weight, hold, promote or roll back.
-  Every action but a plain wait is stored with its evidence (the judge's per-metric table,
-  the action and the observation counts); the rollout state rides along in the deployment.
-* **ab**: compute the A/B report; promote only when its test is valid under repeated looks
-  (``safe_to_promote``) and it names the candidate. Nothing else moves by itself.
+* **canary**: for each candidate still in the running, gather what it and stable answered
+  since the candidate's current step started (and the paired scores of its mirrored
+  requests), ask the judge for a verdict and the rollout policy for the next action, and
+  apply them together (see :mod:`keel.deploy.canary`): wait, advance, hold, roll a
+  candidate back, or promote the single winner. Every action but a plain wait is stored
+  with its evidence (the judge's per-metric table, the action and the observation
+  counts); each candidate's rollout state rides along in the deployment.
+* **shadow**: judge each live candidate's mirrored runs against stable with the same judge
+  and rollout rules, at one step (see :mod:`keel.deploy.shadow_round`): roll a failing
+  candidate back (it is no longer mirrored), record a passing one as ready, and with
+  ``then="canary"`` turn the deployment into a canary of the ready candidates.
+* **ab**: compute the A/B report over every arm; promote only when its test is valid under
+  repeated looks (``safe_to_promote``, Holm-corrected across arms) and names an arm.
+  Nothing else moves by itself.
 
-Shadow and blue-green deployments are never moved by the controller; ``report`` serves
-their comparison (and the others') to ``GET /api/deployments/{name}/report``.
+Blue-green deployments are never moved by the controller (see docs/deployments.md for
+why no automatic switch-back); ``report`` serves every comparison to
+``GET /api/deployments/{name}/report``.
 
 Every replica may run the controller: each transition is a conditional update on the
 deployment's revision, so of two replicas deciding at once one wins, and the other's
@@ -27,21 +35,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keel.core.errors import ConflictError
-from keel.deploy import model
+from keel.deploy.canary import Decision, Move, decide
+from keel.deploy.experiment import ab_for, ab_report_of, arm, arm_version
 from keel.deploy.judge import (
-    ArmObservations,
     JudgePolicy,
-    RolloutAction,
     RolloutPolicy,
     RolloutState,
-    ab_report,
     default_policy,
     judge,
     next_action,
 )
 from keel.deploy.model import Deployment, State, Strategy
-from keel.deploy.observe import ArmSample, Observed, gather
+from keel.deploy.observe import Observed, gather
 from keel.deploy.service import DeploymentService
+from keel.deploy.shadow_round import STAGE, shadow_move
 from keel.settings import DeploySettings
 from keel.store import Store
 
@@ -51,7 +58,6 @@ _ALWAYS_OBSERVED = frozenset(
     {"latency_ms", "ttft_ms", "error", "guardrail_violation", "feedback_negative"}
 )
 _WHEN_PRESENT = frozenset({"ttft_ms"})  # judged when streamed requests recorded it
-_EVENT = {"advance": "advanced", "hold": "held", "promote": "promoted", "rollback": "rolled_back"}
 
 
 def judge_policy(deployment: Deployment, min_samples: int) -> JudgePolicy:
@@ -81,10 +87,23 @@ def rollout_policy(deployment: Deployment, settings: DeploySettings) -> RolloutP
     )
 
 
-def rollout_state(deployment: Deployment) -> RolloutState:
-    """The stored rollout state; a step restarted by hand (resume, weights) starts afresh."""
+def shadow_policy(deployment: Deployment, settings: DeploySettings) -> RolloutPolicy:
+    """The canary's rules at a single step: the shadow. Its check interval is the
+    deployment's ``interval``; passing ``promote_checks`` checks in a row makes a
+    candidate ready. (Its one step's weight is nominal: no primary traffic moves.)"""
+    policy = rollout_policy(deployment, settings)
+    return dataclasses.replace(policy, steps=(1,), stage=STAGE)
+
+
+def rollout_state(deployment: Deployment, version: str | None = None) -> RolloutState:
+    """A candidate's stored rollout state (the first candidate's by default); a step
+    restarted by hand (resume, weights) starts afresh. Deployments stored before several
+    candidates kept the single candidate's state under ``extra["rollout"]``."""
+    version = version or deployment.candidate
     started = deployment.step_started_at.timestamp()
-    stored = deployment.extra.get("rollout")
+    stored = deployment.extra.get("rollouts", {}).get(version)
+    if stored is None and version == deployment.candidate:
+        stored = deployment.extra.get("rollout")
     if stored is None:
         return RolloutState(
             step_index=deployment.step_index, started_at=started, step_started_at=started
@@ -95,10 +114,6 @@ def rollout_state(deployment: Deployment) -> RolloutState:
             state, step_started_at=started, last_check_at=None, passes_in_step=0
         )
     return state
-
-
-def arm(sample: ArmSample) -> ArmObservations:
-    return ArmObservations(sample.continuous(), sample.events(), requests=sample.total)
 
 
 class RolloutController:
@@ -116,6 +131,8 @@ class RolloutController:
             try:
                 if deployment.strategy == Strategy.CANARY:
                     done.append(self._canary(deployment))
+                elif deployment.strategy == Strategy.SHADOW:
+                    done.append(self._shadow(deployment))
                 elif deployment.strategy == Strategy.AB:
                     done.append(self._ab(deployment))
             except ConflictError as exc:  # another replica or a person moved it first
@@ -127,89 +144,103 @@ class RolloutController:
         return gather(
             repo.outcomes(deployment, since),
             repo.pairs(deployment.id, since),
+            deployment.candidates,
             shadow=deployment.strategy == Strategy.SHADOW,
         )
 
     def report(self, deployment: Deployment) -> dict[str, Any]:
-        """The current comparison: the A/B report for ab, the judgement otherwise."""
+        """The current comparison: the A/B report for ab, the judgement otherwise (per
+        candidate under ``candidates``; ``judgement`` is the first candidate's)."""
         observed = self.observe(deployment, deployment.step_started_at)
         body: dict[str, Any] = {"deployment": deployment.to_dict(), "observed": _counts(observed)}
         if deployment.strategy == Strategy.AB:
-            return body | {"ab": self._ab_report(deployment, observed).to_dict()}
+            return body | {"ab": ab_for(deployment, observed, self._judge_policy(deployment))}
         policy = rollout_policy(deployment, self._settings)
-        judgement = judge(
-            policy.judge, arm(observed.baseline), arm(observed.candidate), observed.paired()
-        )
-        return body | {"judgement": judgement.to_dict()}
+        judgements = {
+            version: judge(
+                policy.judge,
+                arm(observed.baseline),
+                arm(observed.arms[version]),
+                observed.paired(version),
+            ).to_dict()
+            for version in deployment.candidates
+        }
+        return body | {
+            "judgement": judgements[deployment.candidate],
+            "candidates": judgements,
+        }
+
+    def _judge_policy(self, deployment: Deployment) -> JudgePolicy:
+        return judge_policy(deployment, deployment.min_samples or self._settings.min_samples)
+
+    def decisions(self, deployment: Deployment, policy: RolloutPolicy) -> list[Decision]:
+        """Each live candidate judged against stable over its own step's window."""
+        now = time.time()
+        windows: dict[float, Observed] = {}
+        decisions = []
+        for version in deployment.live:
+            state = rollout_state(deployment, version)
+            observed = windows.get(state.step_started_at)
+            if observed is None:
+                since = datetime.fromtimestamp(state.step_started_at, UTC)
+                observed = windows[state.step_started_at] = self.observe(deployment, since)
+            decisions.append(decision_of(policy, version, state, observed, now))
+        return decisions
 
     def _canary(self, deployment: Deployment) -> str:
         policy = rollout_policy(deployment, self._settings)
-        state = rollout_state(deployment)
-        since = datetime.fromtimestamp(state.step_started_at, UTC)
-        observed = self.observe(deployment, since)
-        judgement = judge(
-            policy.judge, arm(observed.baseline), arm(observed.candidate), observed.paired()
+        return self._store_move(deployment, decide(deployment, self.decisions(deployment, policy)))
+
+    def _shadow(self, deployment: Deployment) -> str:
+        policy = shadow_policy(deployment, self._settings)
+        decisions = self.decisions(deployment, policy)
+        return self._store_move(deployment, shadow_move(deployment, decisions, datetime.now(UTC)))
+
+    def _store_move(self, deployment: Deployment, move: Move | None) -> str:
+        if move is None:
+            return f"{deployment.pipeline}: wait"
+        self._service.apply(
+            deployment,
+            move.after,
+            ACTOR,
+            move.action,
+            move.evidence,
+            production=move.production,
+            record=move.record,
         )
-        action = next_action(policy, state, judgement, time.time())
-        evidence = {
-            "judgement": judgement.to_dict(),
-            "action": action.to_dict(),
-            "observed": _counts(observed),
-        }
-        self._apply(deployment, state, action, evidence)
-        return f"{deployment.pipeline}: {action.kind}"
-
-    def _apply(
-        self, d: Deployment, state: RolloutState, action: RolloutAction, evidence: dict[str, Any]
-    ) -> None:
-        now = datetime.now(UTC)
-        extra = d.extra | {"rollout": action.state.to_dict()}
-        if action.kind == "promote":
-            after = dataclasses.replace(model.promote(d, now, action.reason), extra=extra)
-            self._service.apply(d, after, ACTOR, "promoted", evidence, production=d.candidate)
-            return
-        if action.kind == "rollback":
-            after = dataclasses.replace(model.roll_back(d, now, action.reason), extra=extra)
-            self._service.apply(d, after, ACTOR, "rolled_back", evidence)
-            return
-        if action.kind == "wait" and action.state == state:
-            return  # nothing learnt: no write, no history
-        changes: dict[str, Any] = {"extra": extra, "failed_checks": action.state.checks_failed}
-        if action.kind == "advance":
-            changes |= {
-                "step_index": action.state.step_index,
-                "step_started_at": datetime.fromtimestamp(action.state.step_started_at, UTC),
-            }
-        weights = model.split_weights(d.candidate, d.stable, action.weight)
-        after = model.reweigh(d, now, weights, action.reason, **changes)
-        if action.kind == "wait":  # rollout bookkeeping only (e.g. a pass counted)
-            self._service.apply(d, after, ACTOR, "checked", evidence, record=False)
-            return
-        self._service.apply(d, after, ACTOR, _EVENT[action.kind], evidence)
-
-    def _ab_report(self, deployment: Deployment, observed: Observed) -> Any:
-        arms = {"stable": arm(observed.baseline), "candidate": arm(observed.candidate)}
-        split = {
-            "stable": deployment.weights.get(deployment.stable, 0.0),
-            "candidate": deployment.candidate_weight,
-        }
-        policy = judge_policy(deployment, deployment.min_samples or self._settings.min_samples)
-        return ab_report(arms, split, policy)
+        return f"{deployment.pipeline}: {move.summary}"
 
     def _ab(self, deployment: Deployment) -> str:
         observed = self.observe(deployment, deployment.step_started_at)
-        report = self._ab_report(deployment, observed)
-        if not (report.safe_to_promote and report.promote_arm == "candidate"):
-            return f"{deployment.pipeline}: ab continues ({report.recommendation})"
+        report = ab_report_of(deployment, observed, self._judge_policy(deployment))
+        if report is None or not (report.safe_to_promote and report.promote_arm):
+            why = report.recommendation if report else "fewer than two arms carry traffic"
+            return f"{deployment.pipeline}: ab continues ({why})"
+        winner = arm_version(deployment, report.promote_arm)
         reason = f"A/B: {report.recommendation}"
         evidence = {"ab": report.to_dict(), "observed": _counts(observed)}
-        self._service.promote(deployment.pipeline, ACTOR, reason, evidence)
-        return f"{deployment.pipeline}: promoted"
+        self._service.promote(deployment.pipeline, ACTOR, reason, evidence, version=winner)
+        return f"{deployment.pipeline}: promoted {winner[:12]}"
+
+
+def decision_of(
+    policy: RolloutPolicy, version: str, state: RolloutState, observed: Observed, now: float
+) -> Decision:
+    """One candidate's check: the judge's verdict on its window and the rollout's action."""
+    judgement = judge(
+        policy.judge, arm(observed.baseline), arm(observed.arms[version]), observed.paired(version)
+    )
+    action = next_action(policy, state, judgement, now)
+    return Decision(version, state, judgement, action, _counts(observed))
 
 
 def _counts(observed: Observed) -> dict[str, Any]:
     return {
         "stable": observed.baseline.summary(),
         "candidate": observed.candidate.summary(),
-        "paired_scores": len(observed.eval_score),
+        "candidates": {
+            version: sample.summary() | {"paired_scores": len(observed.eval_scores[version])}
+            for version, sample in observed.arms.items()
+        },
+        "paired_scores": sum(len(scores) for scores in observed.eval_scores.values()),
     }

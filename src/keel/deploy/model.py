@@ -1,14 +1,21 @@
 """What a deployment is, and the moves its state machine allows. Pure: no I/O.
 
 A deployment belongs to one pipeline (the endpoint callers name). It holds the ``stable``
-version (what the ``production`` label pointed to when it started), one ``candidate``, the
-traffic ``weights`` in percent per version (they always sum to 100) and a strategy:
+version (what the ``production`` label pointed to when it started), 1..N ``candidates``
+(see :mod:`keel.deploy.arms` for the limits), the traffic ``weights`` in percent per version
+(they always sum to 100) and a strategy:
 
-* ``canary``: the candidate's weight climbs through ``steps`` while the judge approves;
-* ``ab``: a fixed split, sticky per user, judged by an A/B report;
-* ``shadow``: every answer comes from stable; ``mirror`` percent of requests also run the
-  candidate off the hot path, and both outputs are stored as a pair;
-* ``blue-green``: the candidate waits at weight 0 until ``promote`` switches all traffic.
+* ``canary``: each candidate's weight climbs through ``steps`` (shared evenly among the
+  candidates) while the judge approves it against stable; a failing candidate is rolled
+  back on its own (``retire``) and its weight returns to stable;
+* ``ab``: a fixed split over every arm, sticky per user, judged by an A/B report;
+* ``shadow``: every answer comes from stable; ``mirror`` percent of requests also run
+  every candidate off the hot path, and each candidate's output is stored in a pair with
+  stable's. The controller judges each candidate on that data: a failing one is rolled
+  back (no longer mirrored), a passing one is marked ready; with ``then="canary"`` the
+  ready candidates become a canary (``to_canary``);
+* ``blue-green`` (one candidate only): it waits at weight 0 until ``promote`` switches all
+  traffic.
 
 States: pending → progressing → promoted | rolled_back, with paused ⇄ progressing. Only the
 first three are *active*: an endpoint has at most one active deployment.
@@ -27,6 +34,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from keel.core.errors import ConflictError, InvalidInputError
+from keel.deploy import arms
 
 
 class Strategy(StrEnum):
@@ -45,6 +53,8 @@ class State(StrEnum):
 
 
 ACTIVE_STATES = frozenset({State.PENDING, State.PROGRESSING, State.PAUSED})
+# What a shadow deployment turns into once its candidates pass (None: a person promotes).
+FOLLOW_UPS = ("canary",)
 DEFAULT_STEPS = (5.0, 25.0, 50.0, 100.0)
 _TOLERANCE = 1e-6
 
@@ -74,22 +84,33 @@ class StickyKey:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """A deployment as requested, validated before anything is stored."""
+    """A deployment as requested, validated before anything is stored; ``weights_for``
+    checks it against the stable version and gives the weights it starts with."""
 
-    candidate: str
+    candidates: tuple[str, ...]
     strategy: Strategy = Strategy.CANARY
     steps: tuple[float, ...] = DEFAULT_STEPS
     interval_s: float = 600.0
-    split: float = 50.0  # ab: the candidate's share
-    mirror: float = 0.0  # percent of requests mirrored to the candidate
+    split: tuple[float, ...] | None = None  # ab: percents, see arms.split_weights
+    weights: Mapping[str, float] | None = None  # ab: explicit percent per version
+    mirror: float = 0.0  # percent of requests mirrored to every candidate
     sticky: StickyKey | None = None
     evaluator: str | None = None  # scores shadowed pairs (an eval evaluator spec)
     min_samples: int | None = None  # per arm and step, before the judge may act
+    then: str | None = None  # shadow: "canary" starts a canary of the candidates that pass
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strategy", Strategy(self.strategy))
+        found = (self.candidates,) if isinstance(self.candidates, str) else self.candidates
+        object.__setattr__(self, "candidates", arms.check_candidates(None, found))
+        if self.strategy == Strategy.BLUE_GREEN and len(self.candidates) > 1:
+            raise InvalidInputError(
+                f"blue-green switches all traffic to one version; {len(self.candidates)} "
+                "candidates were given (use ab, canary or shadow to compare several)",
+                code="deployment_strategy_invalid",
+            )
+        self._check_split()
         check_steps(self.steps)
-        check_percent("split", self.split, allow_zero=False, allow_full=False)
         check_percent("mirror", self.mirror, allow_zero=self.strategy != Strategy.SHADOW)
         if not (math.isfinite(self.interval_s) and self.interval_s > 0):
             raise InvalidInputError(
@@ -98,13 +119,43 @@ class Plan:
             )
         if self.min_samples is not None and self.min_samples < 1:
             raise InvalidInputError("min_samples must be at least 1", code="min_samples_invalid")
+        check_then(self.then, self.strategy)
 
-    def initial_weight(self) -> float:
+    def _check_split(self) -> None:
+        for what, value in (("split", self.split), ("weights", self.weights)):
+            if value is not None and self.strategy != Strategy.AB:
+                raise InvalidInputError(
+                    f"{what} sets an A/B experiment's traffic; a {self.strategy.value} "
+                    "deployment's weights follow its strategy (use --strategy ab)",
+                    code=f"deployment_{what}_invalid",
+                )
+        if self.split is not None and self.weights is not None:
+            raise InvalidInputError(
+                "give the A/B traffic as split or as weights, not both",
+                code="deployment_split_invalid",
+            )
+        if self.split is not None:
+            object.__setattr__(self, "split", arms.parse_split(self.split))
+            arms.split_weights("\x00stable", self.candidates, self.split)  # shape and sum
+
+    def weights_for(self, stable: str) -> dict[str, float]:
+        """The weights the deployment starts with (blue-green: the candidate idle at 0)."""
+        candidates = arms.check_candidates(stable, self.candidates)
         if self.strategy == Strategy.CANARY:
-            return self.steps[0]
-        if self.strategy == Strategy.AB:
-            return self.split
-        return 0.0
+            each = self.steps[0] / len(candidates)
+            return {**dict.fromkeys(candidates, each), stable: 100.0 - self.steps[0]}
+        if self.strategy != Strategy.AB:
+            return {**dict.fromkeys(candidates, 0.0), stable: 100.0}
+        if self.weights is None:
+            return arms.split_weights(stable, candidates, self.split)
+        weights = arms.check_weights(stable, candidates, self.weights)
+        idle = [v[:12] for v, w in weights.items() if w <= 0]
+        if idle:
+            raise InvalidInputError(
+                f"every A/B arm needs traffic; {', '.join(idle)} would get 0 %",
+                code="deployment_weights_invalid",
+            )
+        return weights
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +165,7 @@ class Deployment:
     strategy: Strategy
     state: State
     stable: str
-    candidate: str
+    candidates: tuple[str, ...]
     weights: dict[str, float]  # version -> percent of primary traffic; sums to 100
     salt: str
     created_at: datetime
@@ -132,25 +183,57 @@ class Deployment:
     created_by: str | None = None
     reason: str | None = None  # why it last changed
     extra: dict[str, Any] = field(default_factory=dict)
+    retired: tuple[str, ...] = ()  # candidates rolled back on their own; weight 0 for good
+    then: str | None = None  # shadow: what follows when its candidates pass (see Plan)
 
     @property
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
 
     @property
+    def candidate(self) -> str:
+        """The first candidate: the only one of a one-candidate deployment."""
+        return self.candidates[0]
+
+    @property
+    def live(self) -> tuple[str, ...]:
+        """Candidates still in the running (not rolled back on their own)."""
+        return tuple(c for c in self.candidates if c not in self.retired)
+
+    @property
     def candidate_weight(self) -> float:
         return self.weights.get(self.candidate, 0.0)
 
+    @property
+    def winner(self) -> str | None:
+        """The candidate a promotion sent all traffic to."""
+        if self.state != State.PROMOTED:
+            return None
+        return max(self.candidates, key=lambda v: self.weights.get(v, 0.0))
+
     def arms(self) -> tuple[tuple[str, float], ...]:
-        """(version, weight) with the candidate first, so a rising candidate weight only
-        ever moves sticky users from stable to the candidate, never back."""
+        """(version, weight): the candidates in order, then stable (see router.choose)."""
         return (
-            (self.candidate, self.weights.get(self.candidate, 0.0)),
+            *((c, self.weights.get(c, 0.0)) for c in self.candidates),
             (self.stable, self.weights.get(self.stable, 0.0)),
         )
 
     def role_of(self, version: str) -> str:
-        return "candidate" if version == self.candidate else "stable"
+        return "stable" if version == self.stable else "candidate"
+
+    def resolve(self, version: str) -> str:
+        """A candidate named in full or by a unique prefix."""
+        found = [c for c in self.candidates if c == version] or [
+            c for c in self.candidates if version and c.startswith(version)
+        ]
+        if len(found) != 1:
+            listed = ", ".join(c[:12] for c in self.candidates)
+            why = "matches several candidates" if found else "is not a candidate"
+            raise InvalidInputError(
+                f"{version!r} {why} of deployment {self.id} (candidates: {listed})",
+                code="deployment_version_invalid",
+            )
+        return found[0]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -161,6 +244,8 @@ class Deployment:
             "active": self.active,
             "stable": self.stable,
             "candidate": self.candidate,
+            "candidates": list(self.candidates),
+            "retired": list(self.retired),
             "weights": dict(self.weights),
             "steps": list(self.steps),
             "step_index": self.step_index,
@@ -170,6 +255,8 @@ class Deployment:
             "sticky": str(self.sticky) if self.sticky else None,
             "evaluator": self.evaluator,
             "min_samples": self.min_samples,
+            "then": self.then,
+            "ready": list(self.extra.get("ready", [])),
             "failed_checks": self.failed_checks,
             "revision": self.revision,
             "created_at": self.created_at.isoformat(),
@@ -195,6 +282,24 @@ def check_percent(
         raise InvalidInputError(
             f"{what} must be a percentage from {lo} to {hi}, got {value}",
             code=code or f"deployment_{what}_invalid",
+        )
+
+
+def check_then(then: str | None, strategy: Strategy) -> None:
+    """The follow-up of a shadow deployment: none (a person promotes) or ``canary``."""
+    if then is None:
+        return
+    if then not in FOLLOW_UPS:
+        raise InvalidInputError(
+            f"then {then!r} is not a follow-up Keel knows; use then=canary (or leave it out "
+            "and promote by hand)",
+            code="deployment_then_invalid",
+        )
+    if strategy != Strategy.SHADOW:
+        raise InvalidInputError(
+            f"then={then} follows a shadow deployment whose candidates passed; a "
+            f"{strategy.value} deployment has no such phase (use --strategy shadow)",
+            code="deployment_then_invalid",
         )
 
 
@@ -243,29 +348,11 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-def split_weights(candidate: str, stable: str, candidate_weight: float) -> dict[str, float]:
-    return {candidate: float(candidate_weight), stable: 100.0 - float(candidate_weight)}
-
-
 def check_weights(deployment: Deployment, weights: Mapping[str, float]) -> dict[str, float]:
     """Explicit weights for the deployment's versions: each 0..100, together exactly 100."""
-    known = {deployment.stable, deployment.candidate}
-    unknown = sorted(set(weights) - known)
-    if unknown:
-        raise InvalidInputError(
-            f"weights name version(s) {', '.join(unknown)} outside this deployment; "
-            f"use {deployment.candidate} (candidate) and {deployment.stable} (stable)",
-            code="deployment_weights_invalid",
-        )
-    for version, weight in weights.items():
-        check_percent(f"weight of {version}", weight, code="deployment_weights_invalid")
-    full = {v: float(weights.get(v, 0.0)) for v in (deployment.candidate, deployment.stable)}
-    total = sum(full.values())
-    if abs(total - 100.0) > _TOLERANCE:
-        raise InvalidInputError(
-            f"weights must sum to 100, got {total:g}", code="deployment_weights_invalid"
-        )
-    return full
+    return arms.check_weights(
+        deployment.stable, deployment.candidates, weights, retired=deployment.retired
+    )
 
 
 # --- transitions ------------------------------------------------------------------------
@@ -288,11 +375,13 @@ def _moved(deployment: Deployment, now: datetime, reason: str, **changes: Any) -
     )
 
 
-def start(deployment: Deployment, now: datetime, weight: float, reason: str) -> Deployment:
+def start(
+    deployment: Deployment, now: datetime, weights: Mapping[str, float], reason: str
+) -> Deployment:
     _require(deployment, {State.PENDING}, "start")
-    weights = split_weights(deployment.candidate, deployment.stable, weight)
+    checked = check_weights(deployment, weights)
     return _moved(
-        deployment, now, reason, state=State.PROGRESSING, weights=weights, step_started_at=now
+        deployment, now, reason, state=State.PROGRESSING, weights=checked, step_started_at=now
     )
 
 
@@ -303,16 +392,79 @@ def reweigh(
     return _moved(deployment, now, reason, weights=check_weights(deployment, weights), **extra)
 
 
-def promote(deployment: Deployment, now: datetime, reason: str) -> Deployment:
+def pick(deployment: Deployment, version: str | None, action: str) -> str:
+    """The live candidate an action names; with none named, the only live one."""
+    live = deployment.live
+    if version is None:
+        if len(live) == 1:
+            return live[0]
+        raise InvalidInputError(
+            f"deployment {deployment.id} of {deployment.pipeline} has {len(live)} candidates "
+            f"({', '.join(v[:12] for v in live)}); name the one to {action}: "
+            f"keel deploy {action} {deployment.pipeline} VERSION",
+            code="deployment_version_required",
+        )
+    found = deployment.resolve(version)
+    if found in deployment.retired:
+        raise InvalidInputError(
+            f"candidate {found[:12]} was already rolled back in deployment {deployment.id}",
+            code="deployment_version_invalid",
+        )
+    return found
+
+
+def promote(
+    deployment: Deployment, now: datetime, reason: str, version: str | None = None
+) -> Deployment:
     _require(deployment, set(ACTIVE_STATES), "promote")
-    weights = split_weights(deployment.candidate, deployment.stable, 100.0)
+    winner = pick(deployment, version, "promote")
+    weights = {v: 100.0 if v == winner else 0.0 for v, _ in deployment.arms()}
     return _moved(deployment, now, reason, state=State.PROMOTED, weights=weights)
 
 
 def roll_back(deployment: Deployment, now: datetime, reason: str) -> Deployment:
     _require(deployment, {*ACTIVE_STATES, State.PROMOTED}, "roll back")
-    weights = split_weights(deployment.candidate, deployment.stable, 0.0)
+    weights = {v: 100.0 if v == deployment.stable else 0.0 for v, _ in deployment.arms()}
     return _moved(deployment, now, reason, state=State.ROLLED_BACK, weights=weights)
+
+
+def retire(
+    deployment: Deployment, now: datetime, version: str, reason: str, **changes: Any
+) -> Deployment:
+    """Roll back one candidate: its weight returns to stable and the others carry on. The
+    last live candidate rolls the whole deployment back."""
+    _require(deployment, set(ACTIVE_STATES), "roll back a candidate of")
+    found = pick(deployment, version, "rollback")
+    if deployment.live == (found,):
+        return roll_back(deployment, now, reason)
+    weights = dict(deployment.weights)
+    weights[deployment.stable] = weights.get(deployment.stable, 0.0) + weights.get(found, 0.0)
+    weights[found] = 0.0
+    retired = (*deployment.retired, found)
+    return _moved(deployment, now, reason, weights=weights, retired=retired, **changes)
+
+
+def to_canary(deployment: Deployment, now: datetime, reason: str) -> Deployment:
+    """A shadow deployment whose live candidates all passed becomes a canary of them: its
+    first step starts now (shared evenly as a canary of all its candidates would), with a
+    fresh rollout state; the shadow phase's mirror keeps feeding paired scores."""
+    _require(deployment, {State.PROGRESSING}, "turn into a canary")
+    if deployment.strategy != Strategy.SHADOW:
+        raise ConflictError(
+            f"deployment {deployment.id} is a {deployment.strategy.value} deployment, not a shadow",
+            code="deployment_state_invalid",
+            state=deployment.state.value,
+        )
+    each = deployment.steps[0] / len(deployment.candidates)
+    weights = {v: (each if v in deployment.live else 0.0) for v in deployment.candidates}
+    weights[deployment.stable] = 100.0 - sum(weights.values())
+    extra = {k: v for k, v in deployment.extra.items() if k not in ("rollouts", "ready")}
+    extra["shadow_ended_at"] = now.timestamp()
+    checked = check_weights(deployment, weights)
+    return _moved(
+        deployment, now, reason, strategy=Strategy.CANARY, weights=checked, step_index=0,
+        step_started_at=now, failed_checks=0, extra=extra,
+    )  # fmt: skip
 
 
 def pause(deployment: Deployment, now: datetime, reason: str) -> Deployment:

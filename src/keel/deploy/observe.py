@@ -3,14 +3,16 @@
 Pure aggregation (the store reads the rows): latency of successful requests, error and
 guardrail counts as proportions, the share of thumbs-down among thumbs given on each arm's
 answers (when users give any), and paired eval-score differences (candidate - stable) on
-mirrored inputs both versions answered. Time to first token is observed on requests that
-streamed (a streamed chat request routed by the deployment reads its model as a stream);
-an arm without streamed requests has no ``ttft_ms`` data, which never fails a check.
+mirrored inputs both versions answered, per candidate. Time to first token is observed on
+requests that streamed (a streamed chat request routed by the deployment reads its model
+as a stream); an arm without streamed requests has no ``ttft_ms`` data, which never fails
+a check. Each arm also counts its units of assignment (a sticky user once, any other
+request once) for the A/B report's sample-ratio check.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from keel.store.deployments import Outcome, Pair
@@ -25,9 +27,15 @@ class ArmSample:
     total: int = 0
     thumbs: int = 0
     thumbs_down: int = 0
+    users: set[str] = field(default_factory=set)  # sticky requests' pseudonymous users
+    keyless: int = 0  # requests routed at random (each its own unit of assignment)
 
     def add(self, outcome: Outcome) -> None:
         self.total += 1
+        if outcome.unit is None:
+            self.keyless += 1
+        else:
+            self.users.add(outcome.unit)
         self.errors += outcome.error
         self.guardrail += outcome.guardrail
         self.thumbs += outcome.thumbs
@@ -36,6 +44,11 @@ class ArmSample:
             self.latency_ms.append(outcome.latency_ms)
             if outcome.ttft_ms is not None:
                 self.ttft_ms.append(outcome.ttft_ms)
+
+    @property
+    def assigned(self) -> int:
+        """Units of assignment: each sticky user once, each other request once."""
+        return len(self.users) + self.keyless
 
     def continuous(self) -> dict[str, list[float]]:
         found = {"latency_ms": list(self.latency_ms)}
@@ -51,6 +64,7 @@ class ArmSample:
     def summary(self) -> dict[str, float | int]:
         return {
             "requests": self.total,
+            "assigned": self.assigned,
             "errors": self.errors,
             "guardrail_violations": self.guardrail,
             "thumbs": self.thumbs,
@@ -64,28 +78,46 @@ class ArmSample:
 @dataclass(slots=True)
 class Observed:
     baseline: ArmSample
-    candidate: ArmSample
-    eval_score: list[float]  # paired differences, candidate - stable
+    arms: dict[str, ArmSample]  # per candidate version, in the deployment's order
+    eval_scores: dict[str, list[float]]  # per candidate: paired differences, candidate - stable
 
-    def paired(self) -> dict[str, list[float]]:
-        return {"eval_score": list(self.eval_score)} if self.eval_score else {}
+    @property
+    def candidate(self) -> ArmSample:
+        """The first candidate's sample (the only one of a one-candidate deployment)."""
+        return next(iter(self.arms.values()))
+
+    def paired(self, version: str | None = None) -> dict[str, list[float]]:
+        scores = self.eval_scores.get(version or next(iter(self.arms)), [])
+        return {"eval_score": list(scores)} if scores else {}
 
 
-def gather(outcomes: Iterable[Outcome], pairs: Iterable[Pair], *, shadow: bool) -> Observed:
-    """Split outcomes by arm. A shadow deployment's candidate arm is its mirrored runs."""
-    baseline, candidate = ArmSample(), ArmSample()
+def gather(
+    outcomes: Iterable[Outcome],
+    pairs: Iterable[Pair],
+    candidates: Sequence[str],
+    *,
+    shadow: bool,
+) -> Observed:
+    """Split outcomes by arm (the version that answered). A shadow deployment's candidate
+    arms are its mirrored runs. Rows stored before deployments had several candidates
+    carry no version and belong to the first candidate."""
+    baseline = ArmSample()
+    arms = {version: ArmSample() for version in candidates}
+    scores: dict[str, list[float]] = {version: [] for version in candidates}
     candidate_role = "shadow" if shadow else "candidate"
     for outcome in outcomes:
         if outcome.role == "stable":
             baseline.add(outcome)
         elif outcome.role == candidate_role:
-            candidate.add(outcome)
-    differences = [
-        p.candidate_score - p.baseline_score
-        for p in pairs
-        if p.candidate_score is not None and p.baseline_score is not None
-    ]
-    return Observed(baseline, candidate, differences)
+            found = arms.get(outcome.version or candidates[0])
+            if found is not None:
+                found.add(outcome)
+    for p in pairs:
+        if p.candidate_score is not None and p.baseline_score is not None:
+            version = p.candidate_version or candidates[0]
+            if version in scores:
+                scores[version].append(p.candidate_score - p.baseline_score)
+    return Observed(baseline, arms, scores)
 
 
 def _median(values: list[float]) -> float:

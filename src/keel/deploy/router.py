@@ -5,10 +5,10 @@ see :mod:`keel.deploy.live`) and decides per request, without I/O:
 
 * weighted random over the deployment's weights, or
 * sticky: a salted SHA-256 of the user key (a header, a body field or the API key id) picks
-  a point in [0, 100); the candidate owns the low end of that range, so a user keeps the
-  same arm while the weights stay put, and a rising canary only moves users onto it;
+  a point in [0, 100) and :func:`choose` maps it to an arm, so a user keeps the same arm
+  while the weights stay put, and a rising canary only moves users onto it;
 * shadow: the primary answer is stable's; ``mirror`` percent of requests are also handed
-  to the shadow mirror, which runs the candidate off the hot path.
+  to the shadow mirror, which runs every candidate off the hot path.
 
 A caller naming an explicit version or label bypasses the deployment.
 """
@@ -35,6 +35,7 @@ ROLE = "keel.deploy.role"  # stable | candidate | shadow
 STRATEGY = "keel.deploy.strategy"
 PAIR_ID = "keel.deploy.pair_id"  # shared by the two runs of one shadowed request
 STICKY = "keel.deploy.sticky"  # whether a user key chose the arm
+UNIT = "keel.deploy.unit"  # sticky: a pseudonymous id of the user (salted hash), per deployment
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,20 +59,53 @@ class RequestKeys:
         return None if value is None or isinstance(value, dict | list) else str(value)
 
 
+def _digest(salt: str, user: str) -> bytes:
+    return hashlib.sha256(f"{salt}\x00{user}".encode()).digest()
+
+
 def bucket(salt: str, user: str) -> float:
     """A point in [0, 100) fixed by the deployment's salt and the user key."""
     digest = hashlib.sha256(f"{salt}\x00{user}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 * 100.0
 
 
+def _point(digest: bytes) -> float:
+    return int.from_bytes(digest[:8], "big") / 2**64 * 100.0
+
+
 def choose(arms: Sequence[tuple[str, float]], point: float) -> str:
-    """The arm whose share of [0, 100) holds ``point``, arms laid out in order."""
-    edge = 0.0
-    for version, weight in arms:
-        edge += weight
-        if point < edge:
+    """The arm whose share of [0, 100) holds ``point``; ``arms`` are the candidates in
+    order, then stable (last).
+
+    When every candidate's weight fits in an even lane (``100 / candidates``), candidate
+    *i* owns ``[i * lane, i * lane + weight)`` and stable owns the rest of each lane: a
+    candidate's rising weight only moves stable users onto it, and a candidate dropping to
+    0 only moves its own users (back to stable). With a single candidate this is the
+    candidate owning ``[0, weight)``. Otherwise the arms are laid end to end in order.
+    Either way a user keeps the same arm while the weights stay put."""
+    count = len(arms) - 1
+    lane = 100.0 / count if count > 1 else 100.0
+    if count == 1:  # the common case, spelled out: the candidate owns [0, weight)
+        version, weight = arms[0]
+        if point < weight:
             return version
-    return next((v for v, w in reversed(arms) if w > 0), arms[-1][0])
+        version, weight = arms[1]
+    elif all(weight <= lane for _, weight in arms[:count]):
+        index = min(int(point // lane), count - 1)
+        version, weight = arms[index]
+        if point - index * lane < weight:
+            return version
+        version, weight = arms[-1]  # stable's part of the lane
+    else:
+        edge, (version, weight) = 0.0, arms[-1]
+        for arm, share in arms:
+            edge += share
+            if point < edge:
+                version, weight = arm, share
+                break
+    if weight > 0:
+        return version
+    return next((v for v, w in reversed(arms) if w > 0), arms[-1][0])  # rounding at an edge
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +170,11 @@ class DeploymentRouter:
         found = self._table.get(pipeline)
         if found is None:
             return Routed(self._catalog.resolve(pipeline), {})
-        sticky = False
+        unit = None
         user = keys.user_key(found.sticky) if found.sticky else None
         if user is not None:
-            version, sticky = choose(found.arms(), bucket(found.salt, user)), True
+            digest = _digest(found.salt, user)
+            version, unit = choose(found.arms(), _point(digest)), digest[8:16].hex()
         else:
             version = choose(found.arms(), self._rng.random() * 100.0)
         role = found.role_of(version)
@@ -147,8 +182,10 @@ class DeploymentRouter:
             DEPLOYMENT_ID: found.id,
             ROLE: role,
             STRATEGY: found.strategy.value,
-            STICKY: sticky,
+            STICKY: unit is not None,
         }
+        if unit is not None:  # the A/B report counts users, not requests, when sticky
+            attributes[UNIT] = unit
         pair = None
         mirrored = mirror_allowed and role == "stable" and found.mirror > 0
         if mirrored and self._rng.random() * 100.0 < found.mirror:

@@ -9,7 +9,7 @@ notifies from inside the transaction) so every replica applies it at once.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,28 +75,33 @@ class DeploymentService:
             return self._store.pipelines.latest(pipeline).version
 
     def start(
-        self, pipeline: str, version: str, plan_args: Mapping[str, Any], actor: str
+        self,
+        pipeline: str,
+        versions: str | Sequence[str],
+        plan_args: Mapping[str, Any],
+        actor: str,
     ) -> Deployment:
         """Validate everything, then store the deployment and start it in one go."""
-        candidate = self._store.pipelines.get_version(pipeline, version).version
-        plan = Plan(candidate=candidate, **plan_args)
+        named = [versions] if isinstance(versions, str) else list(versions)
+        candidates = tuple(self._store.pipelines.get_version(pipeline, v).version for v in named)
         stable = self.stable_version(pipeline)
-        if stable == candidate:
-            raise ConflictError(
-                f"{pipeline}@{candidate[:12]} is already what production serves",
-                code="deployment_noop",
-            )
+        args = dict(plan_args)
+        if args.get("weights") is not None:
+            args["weights"] = self._resolve_weights(pipeline, args["weights"], stable)
+        plan = Plan(candidates=candidates, **args)
+        weights = plan.weights_for(stable)  # also refuses a candidate equal to stable
         if plan.evaluator:
             _check_evaluator(plan.evaluator)
         now = _now()
+        shown = ", ".join(c[:12] for c in candidates)
         deployment = Deployment(
             id=secrets.token_hex(8),
             pipeline=pipeline,
             strategy=plan.strategy,
             state=State.PENDING,
             stable=stable,
-            candidate=candidate,
-            weights=model.split_weights(candidate, stable, 0.0),
+            candidates=candidates,
+            weights={**dict.fromkeys(candidates, 0.0), stable: 100.0},
             salt=secrets.token_hex(8),
             created_at=now,
             updated_at=now,
@@ -107,16 +112,16 @@ class DeploymentService:
             sticky=plan.sticky,
             evaluator=plan.evaluator,
             min_samples=plan.min_samples,
+            then=plan.then,
             created_by=actor,
-            reason=f"{plan.strategy.value} of {candidate[:12]} over {stable[:12]} requested",
+            reason=f"{plan.strategy.value} of {shown} over {stable[:12]} requested",
         )
         created = self._store.deployments.create(deployment, actor)
         if plan.strategy == Strategy.BLUE_GREEN:
             self._notify(pipeline)
             return created  # waits at weight 0 until promoted: the switch is one command
-        weight = plan.initial_weight()
-        reason = f"started: candidate at {weight:g}%"
-        started = model.start(created, _now(), weight, reason)
+        split = ", ".join(f"{v[:12]} {w:g}%" for v, w in weights.items() if v != stable)
+        started = model.start(created, _now(), weights, f"started: {split}")
         return self._apply(created, started, actor, "started")
 
     # --- moving ---------------------------------------------------------------------
@@ -127,10 +132,13 @@ class DeploymentService:
         actor: str,
         reason: str = "promoted by hand",
         evidence: dict[str, Any] | None = None,
+        version: str | None = None,
     ) -> Deployment:
+        """All traffic to one candidate (the only live one unless ``version`` names it)."""
         before = self.active(pipeline)
-        after = model.promote(before, _now(), reason)
-        return self._apply(before, after, actor, "promoted", evidence, production=after.candidate)
+        after = model.promote(before, _now(), reason, version)
+        winner = after.winner or after.candidate  # a promotion always names its winner
+        return self._apply(before, after, actor, "promoted", evidence, production=winner)
 
     def rollback(
         self,
@@ -138,12 +146,22 @@ class DeploymentService:
         actor: str,
         reason: str = "rolled back by hand",
         evidence: dict[str, Any] | None = None,
+        version: str | None = None,
     ) -> Deployment:
-        """End the active deployment on stable; with none active, undo the last promotion."""
+        """End the active deployment on stable; with none active, undo the last promotion.
+        ``version`` rolls back that one candidate: its weight returns to stable and the
+        others carry on (the last live candidate ends the deployment)."""
         before = self._store.deployments.active(pipeline)
+        if before is not None and version is not None:
+            return self._retire(before, version, actor, reason, evidence)
         if before is not None:
             after = model.roll_back(before, _now(), reason)
             return self._apply(before, after, actor, "rolled_back", evidence)
+        if version is not None:
+            raise NotFoundError(
+                f"pipeline {pipeline!r} has no active deployment to roll a candidate back in",
+                code="deployment_not_active",
+            )
         last = self.current(pipeline)
         if last.state != State.PROMOTED:
             raise ConflictError(
@@ -153,6 +171,22 @@ class DeploymentService:
             )
         after = model.roll_back(last, _now(), reason + f"; production back to {last.stable[:12]}")
         return self._apply(last, after, actor, "rolled_back", evidence, production=last.stable)
+
+    def _retire(
+        self,
+        before: Deployment,
+        version: str,
+        actor: str,
+        reason: str,
+        evidence: dict[str, Any] | None,
+    ) -> Deployment:
+        found = before.resolve(version)
+        changes: dict[str, Any] = {}
+        if before.strategy == Strategy.AB:  # the split changed: the report starts afresh
+            changes["step_started_at"] = _now()
+        after = model.retire(before, _now(), found, f"{reason}: {found[:12]}", **changes)
+        action = "rolled_back" if after.state == State.ROLLED_BACK else "candidate_rolled_back"
+        return self._apply(before, after, actor, action, evidence)
 
     def pause(self, pipeline: str, actor: str) -> Deployment:
         before = self.active(pipeline)
@@ -170,7 +204,7 @@ class DeploymentService:
                 "candidate before promotion; its weights cannot be set",
                 code="deployment_weights_invalid",
             )
-        resolved = {self._version(pipeline, v): w for v, w in weights.items()}
+        resolved = self._resolve_weights(pipeline, weights, before.stable)
         after = model.reweigh(
             before, _now(), resolved, "weights set by hand", step_started_at=_now()
         )
@@ -208,6 +242,20 @@ class DeploymentService:
         )
         self._notify(after.pipeline)
         return stored
+
+    def _resolve_weights(
+        self, pipeline: str, weights: Mapping[str, float], stable: str
+    ) -> dict[str, float]:
+        """Version prefixes (or ``stable``) → full versions; unknown ones are refused."""
+        resolved: dict[str, float] = {}
+        for version, weight in weights.items():
+            full = stable if version == "stable" else self._version(pipeline, version)
+            if full in resolved:
+                raise InvalidInputError(
+                    f"weights name {full[:12]} twice", code="deployment_weights_invalid"
+                )
+            resolved[full] = float(weight)
+        return resolved
 
     def _version(self, pipeline: str, version: str) -> str:
         try:

@@ -52,15 +52,17 @@ def _mirror(
 ) -> None:
     if routed.mirror_pair is None or routed.deployment is None:
         return
-    runtime.shadow.submit(
-        MirrorJob(
-            routed.deployment,
-            routed.mirror_pair,
-            data,
-            result,
-            error,
-            caller=context.caller,
-            groups=context.groups,
-            stream=context.stream,
+    for candidate in routed.deployment.live:  # each candidate answers in its own pair row
+        runtime.shadow.submit(
+            MirrorJob(
+                routed.deployment,
+                routed.mirror_pair,
+                data,
+                result,
+                error,
+                caller=context.caller,
+                groups=context.groups,
+                stream=context.stream,
+                candidate=candidate,
+            )
         )
-    )

@@ -57,6 +57,7 @@ class MirrorJob:
     caller: str | None = None
     groups: tuple[str, ...] = ()
     stream: bool = False  # the primary streamed: so does the shadow (its first token is timed)
+    candidate: str | None = None  # the candidate to run (default: the deployment's first)
 
 
 @dataclass(slots=True)
@@ -180,7 +181,8 @@ class ShadowMirror:
 
     async def _run(self, job: MirrorJob) -> Pair:
         deployment = job.deployment
-        compiled = self._catalog.compiled(deployment.pipeline, deployment.candidate)
+        version = job.candidate or deployment.candidate
+        compiled = self._catalog.compiled(deployment.pipeline, version)
         context = RunContext(
             caller=job.caller,
             groups=job.groups,
@@ -213,6 +215,7 @@ class ShadowMirror:
             at=datetime.now(UTC),
             baseline_trace_id=job.baseline.trace_id if job.baseline else None,
             candidate_trace_id=shadow.trace_id if shadow else None,
+            candidate_version=version,
             baseline_score=scores[0],
             candidate_score=scores[1],
             baseline_latency_ms=job.baseline.latency_ms if job.baseline else None,

@@ -232,6 +232,8 @@ class InjectionClassifier:
     dense: Any = None  # float32 weights on the embedding, or None for n-grams only
     embedder: TokenEmbedder | None = None
     span_margin: float = 0.0  # how much more a segment's logit must clear the cut
+    # Heuristics that fired stand only when the best logit is at most this far below the cut.
+    heuristic_veto: float = math.inf
 
     @classmethod
     def load(cls, path: Path = CLASSIFIER_PATH, embedder: Any = None) -> InjectionClassifier:
@@ -242,8 +244,9 @@ class InjectionClassifier:
                 raise ValueError(f"{path}: expected {WIDTH} weights, found {coef.shape}")
             intercept = float(data["intercept"])
             margin = float(data["span_margin"]) if "span_margin" in data.files else 0.0
+            veto = float(data["heuristic_veto"]) if "heuristic_veto" in data.files else math.inf
             if "dense" not in data.files:
-                return cls(coef, intercept, span_margin=margin)
+                return cls(coef, intercept, span_margin=margin, heuristic_veto=veto)
             dense, probe = data["dense"], data["probe"]
         if embedder is None:
             raise ValueError(f"{path}: these weights need the WordLlama embedder")
@@ -253,7 +256,7 @@ class InjectionClassifier:
                 f"{path}: the installed WordLlama does not embed like the one these weights were "
                 "trained with; retrain with tools/train_injection_classifier.py"
             )
-        return cls(coef, intercept, dense, tokens, margin)
+        return cls(coef, intercept, dense, tokens, margin, veto)
 
     def logits(self, texts: list[str], spans: Sequence[tuple[int, int]] = ()) -> Any:
         """Logits of each text, then of each span of ``texts[0]`` (less ``span_margin``)."""
@@ -270,6 +273,13 @@ class InjectionClassifier:
     def probabilities(self, texts: list[str], spans: Sequence[tuple[int, int]] = ()) -> list[float]:
         logits = np.clip(self.logits(texts, spans), -60.0, 60.0)
         return [float(p) for p in 1.0 / (1.0 + np.exp(-logits))]
+
+    def overrules(self, probability: float) -> bool:
+        """Whether a best probability this low overrules heuristics that fired: the text reads
+        as plainly ordinary to the classifier (its logit is over ``heuristic_veto`` below the
+        cut)."""
+        veto = self.heuristic_veto
+        return veto < 60.0 and probability < 1.0 / (1.0 + math.exp(veto))  # logits clip at 60
 
     def probability(self, text: str) -> float:
         return self.probabilities([text])[0]

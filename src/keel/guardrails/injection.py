@@ -35,6 +35,7 @@ _HEURISTICS: tuple[tuple[str, float, tuple[str, ...], re.Pattern[str]], ...] = t
     for family, weight, anchors, pattern in (
         ("override", 0.9, "ignor|disregard|forget|skip|overrid|bypass|neglect|drop|abandon|discard|set aside|put aside|cancel|disobey|replace",
          rf"\b(?:ignore|ignoring|disregard|disregarding|forget|skip|override|bypass|neglect|drop|abandon|discard|cancel|disobey|set aside|put aside|replace) (?:all |any |the |my |these |those |every |of )*(?:your (?:\w+ )?|(?:(?:previous|prior|above|earlier|preceding|initial|original|system|existing|old|current|usual|normal|developer'?s?|assistant|safety|content|hidden) )+)(?:and following )?{_RULES}"),
+        ("override", 0.9, "'s ", rf"\b(?:ignore|disregard|forget|bypass|override|set aside) (?:all |any |of )*(?:the|your) (?:\w+'s )(?:own )?{_RULES}"),
         ("override", 0.9, "ignor|disregard|forget", r"\b(?:ignore|disregard|forget) (?:everything|all)(?: (?:you were|that was|i) (?:told|said))?(?: before| above| so far)?\b"),
         ("override", 0.6, "follow|obey|listen", rf"\b(?:do not|don't|never|stop) (?:follow|obey|listen to|following|obeying) (?:your (?:\w+ )?|(?:the|these|those) (?:previous|above|original|system|initial|assistant) ){_RULES}"),
         ("override", 0.7, "new ", r"\bnew (?:instructions?|rules?|task|directive|system (?:message|prompt))s?(?: set)?(?: loaded)? ?(?::|follow|are|is)"),
@@ -43,7 +44,7 @@ _HEURISTICS: tuple[tuple[str, float, tuple[str, ...], re.Pattern[str]], ...] = t
         ("override", 0.6, "filter|safety|restriction|guideline|constraint|censor", r"\b(?:turn off|disable|drop|remove|lift|switch off|deactivate|bypass|override) (?:all |any |your |the )*(?:safety |content |ethical )?(?:filters?|safety (?:settings|features|guidelines|measures)|restrictions|guidelines|constraints|censorship|safeguards)\b"),
         ("roleplay", 0.8, "dan|stan|dude|aim|evil|unfilter|unrestrict|uncensor|jailbr|amoral|rogue|unbound|developer mode",
          r"\b(?:you are|you're|act as|pretend (?:to be|you are)|roleplay as|behave like|become) (?:now )?(?:an? )?(?:dan|stan|dude|aim|evil|unfiltered|unrestricted|uncensored|jailbroken|amoral|rogue|unbound|developer mode|free assistant)\b"),
-        ("roleplay", 0.8, "do anything now|developer mode|jailbr|test mode|god mode|dev mode", r"\bdo anything now\b|\b(?:developer|dev|god|unrestricted test|jailbreak(?:ed)?|debug) mode (?:enabled|on(?! (?:a|an|the|my|your|his|her|their|our|this|that)\b)|output|activated)\b|\bjailbreak(?:ed)? mode\b|\b(?:now|are) in (?:unrestricted|developer|god|jailbreak) (?:test )?mode\b"),
+        ("roleplay", 0.8, "do anything now|developer mode|jailbr|test mode|god mode|dev mode|unrestricted mode|dan mode", r"\bdo anything now\b|\b(?:enter|activate|switch to|turn on) (?:unrestricted|god|jailbreak|dan) mode\b|\b(?:developer|dev|god|unrestricted test|jailbreak(?:ed)?|debug) mode (?:enabled|on(?! (?:a|an|the|my|your|his|her|their|our|this|that)\b)|output|activated)\b|\bjailbreak(?:ed)? mode\b|\b(?:now|are) in (?:unrestricted|developer|god|jailbreak) (?:test )?mode\b"),
         ("roleplay", 0.6, "without|free of|free from|not bound|have no|no limit|no rule|no restriction|no filter|no guideline",
          r"\b(?:you|your|ai|model|assistant|chatgpt)\b.{0,40}\b(?:without|no|free (?:of|from)|not bound by|don't have|do not have) (?:any )?(?:ethical |moral |content |safety )?(?:restrictions|limitations|filters|censorship|guidelines|rules|boundaries|limits)\b"),
         ("roleplay", 0.5, "character|two responses|\U0001f513|classic response|jailbreak response", r"\b(?:stay in character|break character|two responses|\[🔓|\(🔓|classic response|jailbreak response)\b"),
@@ -87,7 +88,9 @@ def classified(seen: list[str]) -> tuple[list[str], list[tuple[int, int]]]:
 
 @dataclass(frozen=True, slots=True)
 class InjectionScanner:
-    """Heuristics on every view; the shipped classifier on the first few (batched)."""
+    """Heuristics on every view; the shipped classifier on the first few (batched). Heuristics
+    that fired are overruled when the classifier finds the text plainly ordinary (its
+    ``heuristic_veto``, chosen on the validation folds with the cut)."""
 
     classifier: InjectionClassifier | None = None
     name: str = "prompt_injection"
@@ -108,10 +111,13 @@ class InjectionScanner:
                 score, families = self.score_view(candidate)
                 if score > best:
                     best, reason, decoded = score, ",".join(sorted(set(families))), index > 0
-        if self.classifier is not None and best < 1.0:
+        if self.classifier is not None:
             probabilities = self.classifier.probabilities(*classified(seen))
             top = max(range(len(probabilities)), key=probabilities.__getitem__)
-            if probabilities[top] > best:
+            if best >= 0.5 and self.classifier.overrules(probabilities[top]):
+                best, reason = probabilities[top], f"classifier overruled {reason}"
+                decoded = 0 < top < min(len(seen), _CLASSIFIED_VIEWS)
+            elif probabilities[top] > best:
                 best, reason, decoded = (
                     probabilities[top],
                     "classifier",

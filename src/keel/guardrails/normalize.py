@@ -167,9 +167,8 @@ def decodings(text: str) -> list[str]:
     payload = tag_payload(text)
     if payload:
         found.append(payload)
-    if not reads_as_english(text):  # rot13 and reversal only for text that reads as noise
-        found.append(codecs.encode(text, "rot13"))
-        found.append(text[::-1])
+    if not reads_as_english(text):  # rot13 and reversal undo noise into English, or nothing
+        found += [d for d in (codecs.encode(text, "rot13"), text[::-1]) if reads_as_english(d)]
     return found
 
 

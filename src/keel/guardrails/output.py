@@ -6,15 +6,15 @@ import json
 import re
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from typing import TYPE_CHECKING, Any
 
 from keel.core.errors import SpecError
 from keel.guardrails.normalize import normalize
 from keel.guardrails.pii import PiiScanner, build_pii
 from keel.guardrails.verdict import Finding, ScanContext, Verdict, merge_spans
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +167,9 @@ def build_json(options: dict[str, Any]) -> JsonScanner:
     schema = options.get("schema")
     if schema is None:
         return JsonScanner(None)
+    from jsonschema import Draft202012Validator  # deferred: only JSON scanners need it
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:

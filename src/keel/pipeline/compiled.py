@@ -1,13 +1,13 @@
-"""A pipeline version made ready to run: schema validator, templates and parser built once."""
+"""A pipeline version made ready to run: schema validator, templates and parser built once.
+
+jsonschema is imported when the first version is compiled, not with this module.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from typing import TYPE_CHECKING, Any
 
 from keel.core.decision import label_schema
 from keel.core.errors import SpecError
@@ -17,8 +17,14 @@ from keel.core.spec import JsonOutput, LabelOutput, PipelineSpec
 from keel.core.version import compute_version
 from keel.pipeline.preprocess import InputMapper
 
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+
 
 def _validator(schema: Mapping[str, Any], where: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from keel.core.errors import InvalidInputError
 from keel.core.spec import InputSpec
+
+if TYPE_CHECKING:  # imported where validators are built (keel.pipeline.compiled)
+    from jsonschema import Draft202012Validator
 
 _MAX_ERRORS = 10
 

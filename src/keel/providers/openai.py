@@ -338,8 +338,12 @@ def parse_tool_deltas(value: Any, provider: str, model: str) -> tuple[ToolCallDe
 
 
 def parse_chunk(data: dict[str, Any], provider: str, model: str) -> ChatChunk | None:
-    """A ``chat.completion.chunk`` as a ``ChatChunk``; ``None`` when it carries nothing."""
-    error = data.get("error")
+    """A ``chat.completion.chunk`` as a ``ChatChunk``; ``None`` when it carries nothing.
+
+    Called once per streamed event, so it reads each field once and calls out only for
+    the rare parts (tool calls, usage, errors)."""
+    get = data.get
+    error = get("error")
     if error is not None:
         raise stream_upstream_error(provider, model, error)
     delta = ""
@@ -347,32 +351,39 @@ def parse_chunk(data: dict[str, Any], provider: str, model: str) -> ChatChunk | 
     tool_calls: tuple[ToolCallDelta, ...] = ()
     logprobs = None
     index = 0
-    choices = data.get("choices")
+    choices = get("choices")
     if choices:
         choice = choices[0] if isinstance(choices, list) else None
         if not isinstance(choice, dict):
             raise malformed_response(provider, model, "a stream chunk has a malformed choice")
         change = choice.get("delta")
-        change = change if isinstance(change, dict) else {}
-        content = change.get("content")
-        delta = content if isinstance(content, str) else ""
-        tool_calls = parse_tool_deltas(change.get("tool_calls"), provider, model)
-        finish_reason = _text(choice.get("finish_reason"))
+        if isinstance(change, dict):
+            content = change.get("content")
+            if isinstance(content, str):
+                delta = content
+            calls = change.get("tool_calls")
+            if calls:
+                tool_calls = parse_tool_deltas(calls, provider, model)
+        reason = choice.get("finish_reason")
+        finish_reason = reason if isinstance(reason, str) else None
         logprobs = choice.get("logprobs")
-        index = choice.get("index", 0) if _count(choice.get("index", 0)) else 0
-    usage = parse_usage(data.get("usage"), provider, model)
+        position = choice.get("index", 0)
+        index = position if _count(position) else 0
+    reported = get("usage")
+    usage = parse_usage(reported, provider, model) if reported is not None else None
     if not delta and finish_reason is None and usage is None and not tool_calls and not logprobs:
         return None
+    name, response_id, fingerprint = get("model"), get("id"), get("system_fingerprint")
     return ChatChunk(
-        delta=delta,
-        finish_reason=finish_reason,
-        usage=usage,
-        model=_text(data.get("model")),
-        response_id=_text(data.get("id")),
-        system_fingerprint=_text(data.get("system_fingerprint")),
-        tool_calls=tool_calls,
-        logprobs=logprobs,
-        index=index,
+        delta,
+        finish_reason,
+        usage,
+        name if isinstance(name, str) else None,
+        response_id if isinstance(response_id, str) else None,
+        fingerprint if isinstance(fingerprint, str) else None,
+        tool_calls,
+        logprobs,
+        index,
     )
 
 

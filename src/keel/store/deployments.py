@@ -37,6 +37,7 @@ DEPLOYMENT_ATTR = "keel.deploy.id"
 ROLE_ATTR = "keel.deploy.role"
 FIRED_ATTR = "keel.guardrail.fired"
 TTFT_ATTR = "keel.ttft_ms"  # set on streamed runs (keel.core.tracing.TTFT_MS)
+UNIT_ATTR = "keel.deploy.unit"  # a sticky request's pseudonymous user id
 _CHUNK = 500
 # Postgres NOTIFY channel: every committed change wakes the replicas listening on it.
 NOTIFY_CHANNEL = "keel_deployments"
@@ -79,6 +80,7 @@ class Pair:
     at: datetime
     baseline_trace_id: str | None = None
     candidate_trace_id: str | None = None
+    candidate_version: str | None = None  # None on pairs stored before deploy_2
     baseline_score: float | None = None
     candidate_score: float | None = None
     baseline_latency_ms: float | None = None
@@ -92,12 +94,14 @@ class Outcome:
 
     trace_id: str
     role: str  # stable | candidate | shadow
+    version: str | None  # the pipeline version that answered
     latency_ms: float
     error: bool
     guardrail: bool  # blocked, or any guardrail rule fired
     thumbs: int = 0  # thumbs feedback given on the request's answer
     thumbs_down: int = 0
     ttft_ms: float | None = None  # time to first token, when the request streamed
+    unit: str | None = None  # the sticky user (pseudonymous) the request was assigned by
 
 
 def _config(d: Deployment) -> dict[str, Any]:
@@ -110,6 +114,8 @@ def _config(d: Deployment) -> dict[str, Any]:
         "min_samples": d.min_samples,
         "salt": d.salt,
         "extra": d.extra,
+        "retired": list(d.retired),
+        "then": d.then,
     }
 
 
@@ -121,6 +127,7 @@ def _values(d: Deployment) -> dict[str, Any]:
         "state": d.state.value,
         "stable": d.stable,
         "candidate": d.candidate,
+        "candidates": list(d.candidates),
         "weights": d.weights,
         "config": _config(d),
         "step_index": d.step_index,
@@ -141,7 +148,7 @@ def _deployment(row: Row[Any]) -> Deployment:
         strategy=Strategy(row.strategy),
         state=State(row.state),
         stable=row.stable,
-        candidate=row.candidate,
+        candidates=tuple(row.candidates or (row.candidate,)),
         weights={k: float(v) for k, v in row.weights.items()},
         salt=config["salt"],
         created_at=row.created_at,
@@ -159,6 +166,8 @@ def _deployment(row: Row[Any]) -> Deployment:
         created_by=row.created_by,
         reason=row.reason,
         extra=dict(config.get("extra") or {}),
+        retired=tuple(config.get("retired") or ()),
+        then=config.get("then"),
     )
 
 
@@ -308,7 +317,13 @@ def _outcomes(conn: Connection, deployment: Deployment, since_ns: int) -> builti
     t, s = traces, spans
     roots = conn.execute(
         sa.select(
-            t.c.trace_id, t.c.status, t.c.error_code, t.c.start_ns, t.c.end_ns, s.c.attributes
+            t.c.trace_id,
+            t.c.pipeline_version,
+            t.c.status,
+            t.c.error_code,
+            t.c.start_ns,
+            t.c.end_ns,
+            s.c.attributes,
         )
         .join(
             s, sa.and_(s.c.trace_id == t.c.trace_id, s.c.name == t.c.name, s.c.layer == "pipeline")
@@ -330,12 +345,14 @@ def _outcomes(conn: Connection, deployment: Deployment, since_ns: int) -> builti
         Outcome(
             trace_id=r.trace_id,
             role=str(r.attributes.get(ROLE_ATTR)),
+            version=r.pipeline_version,
             latency_ms=(r.end_ns - r.start_ns) / 1e6,
             error=r.status == "error",
             guardrail=r.trace_id in fired or r.error_code == "guardrail_blocked",
             thumbs=len(thumbs.get(r.trace_id, ())),
             thumbs_down=thumbs.get(r.trace_id, []).count("down"),
             ttft_ms=_number(r.attributes.get(TTFT_ATTR)),
+            unit=r.attributes.get(UNIT_ATTR),
         )
         for r in mine
     ]

@@ -378,7 +378,10 @@ deployments = sa.Table(
     sa.Column("strategy", sa.String(16), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("stable", sa.String(128), nullable=False),
+    # The first candidate; ``candidates`` lists them all (NULL on rows from before
+    # deploy_2 that were never migrated: read as [candidate]).
     sa.Column("candidate", sa.String(128), nullable=False),
+    sa.Column("candidates", JSONDocument, nullable=True),
     sa.Column("weights", JSONDocument, nullable=False),
     sa.Column("config", JSONDocument, nullable=False),
     sa.Column("step_index", sa.Integer, nullable=False),
@@ -427,6 +430,8 @@ deployment_pairs = sa.Table(
     sa.Column("at", UTCDateTime(), nullable=False),
     sa.Column("baseline_trace_id", sa.String(32), nullable=True),
     sa.Column("candidate_trace_id", sa.String(32), nullable=True),
+    # Which candidate answered the mirrored request (NULL before deploy_2: the first one).
+    sa.Column("candidate_version", sa.String(128), nullable=True),
     sa.Column("baseline_score", sa.Float, nullable=True),
     sa.Column("candidate_score", sa.Float, nullable=True),
     sa.Column("baseline_latency_ms", sa.Float, nullable=True),

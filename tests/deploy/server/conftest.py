@@ -1,5 +1,6 @@
-"""A real server on an ephemeral port whose pipeline ``triage`` has two versions, each on
-its own function model: ``stable`` (labelled production) and ``candidate``. Tests change the
+"""A real server on an ephemeral port whose pipeline ``triage`` has three versions, each on
+its own function model: ``stable`` (labelled production), ``candidate`` and ``second`` (a
+second candidate, for deployments with several). Tests change the
 models' behaviour (errors, latency, first token, answers) through ``Behaviour``."""
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class Deployed:
     stable: str
     candidate: str
     arms: dict[str, Behaviour]
+    second: str = ""
 
 
 def arms_runtime(settings: KeelSettings, arms: dict[str, Behaviour]) -> Runtime:
@@ -99,24 +101,39 @@ def arms_runtime(settings: KeelSettings, arms: dict[str, Behaviour]) -> Runtime:
 
 
 def build_runtime(
-    home: Path, guardrails: dict[str, object] | None = None, **deploy: object
+    home: Path,
+    guardrails: dict[str, object] | None = None,
+    *,
+    breaker: bool = True,
+    **deploy: object,
 ) -> Deployed:
+    """``breaker=False``: the arms' scripted failures never open the testing provider's
+    circuit (all arms share it), so every failure a test sees is its model's own.
+    ``deploy``: settings of the deploy section, e.g. ``shadow_isolation="process"``."""
+    gateway: dict[str, object] = {"retry": {"max_attempts": 1}}
+    if not breaker:
+        gateway["breaker"] = {"failure_threshold": 1_000_000}
     # The shadow runs on the server's loop unless a test asks for its worker process
     # (test_shadow*.py run both): the controller's tests judge paired scores within seconds,
     # and a worker process starting at low priority on a busy test machine can lag them.
     settings = server_settings(
         home,
-        gateway={"retry": {"max_attempts": 1}},
+        gateway=gateway,
         deploy={"poll_seconds": 0.2, "controller_seconds": 0.2, "shadow_isolation": "loop"}
         | deploy,
     )
-    arms = {"stable": Behaviour("stable says hi"), "candidate": Behaviour("candidate says hi")}
+    arms = {
+        "stable": Behaviour("stable says hi"),
+        "candidate": Behaviour("candidate says hi"),
+        "second": Behaviour("second says hi", rng=random.Random(8)),
+    }
     runtime = arms_runtime(settings, arms)
     runtime.shadow = build_mirror(runtime, functools.partial(arms_runtime, settings, arms))
     stable = runtime.catalog.push(spec("testing:stable", "v1", guardrails)).version
     candidate = runtime.catalog.push(spec("testing:candidate", "v2", guardrails)).version
+    second = runtime.catalog.push(spec("testing:second", "v3", guardrails)).version
     runtime.catalog.set_label("triage", "production", stable)
-    return Deployed(runtime, stable, candidate, arms)
+    return Deployed(runtime, stable, candidate, arms, second)
 
 
 @pytest.fixture

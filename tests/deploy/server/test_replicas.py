@@ -66,20 +66,24 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str
 
 
 @pytest.fixture
-def versions(setup: tuple[str, dict[str, str]]) -> tuple[str, str]:
+def versions(setup: tuple[str, dict[str, str]]) -> tuple[str, str, str]:
+    """(stable, candidate, a second candidate)."""
     store = Store.open(setup[0])
     try:
         catalog = PipelineCatalog(store, label_ttl=0)
         stable = catalog.push(spec(note="v1")).version
         candidate = catalog.push(spec(note="v2")).version
+        second = catalog.push(spec(note="v3")).version
         catalog.set_label("triage", "production", stable)
     finally:
         store.close()
-    return stable, candidate
+    return stable, candidate, second
 
 
 @pytest.fixture
-def replicas(setup: tuple[str, dict[str, str]], versions: tuple[str, str]) -> Iterator[list[str]]:
+def replicas(
+    setup: tuple[str, dict[str, str]], versions: tuple[str, str, str]
+) -> Iterator[list[str]]:
     with serving.replicas(setup[1]) as urls:
         yield urls
 
@@ -99,31 +103,46 @@ def delay(url: str, change: dict[str, Any], gone: bool = False, limit: float = 1
     return float("inf")
 
 
+def answers(url: str, count: int = 10) -> set[str]:
+    return {
+        httpx.post(
+            url + "/v1/pipelines/triage/invoke",
+            json={"input": {"text": "hi"}},
+            headers=AUTH,
+            timeout=20,
+        ).json()["version"]
+        for _ in range(count)
+    }
+
+
 def test_a_change_through_one_replica_reaches_the_other_within_a_second(
-    replicas: list[str], versions: tuple[str, str]
+    replicas: list[str], versions: tuple[str, str, str]
 ) -> None:
     first, second = replicas
-    stable, candidate = versions
+    stable, candidate, other = versions
     started = httpx.post(
         first + "/api/deployments",
-        json={"pipeline": "triage", "version": candidate, "steps": "50,100", "interval": "1h"},
+        json={
+            "pipeline": "triage",
+            "version": [candidate, other],
+            "steps": "50,100",
+            "interval": "1h",
+        },
         headers=AUTH,
     )
     assert started.status_code == 201, started.text
     assert delay(second, started.json()) < 1.0
+    # one candidate rolled back through the first replica: the second stops routing to it
+    dropped = httpx.post(
+        first + "/api/deployments/triage/rollback", json={"version": other}, headers=AUTH
+    )
+    assert dropped.status_code == 200, dropped.text
+    assert delay(second, dropped.json()) < 1.0
+    assert other not in answers(second, 30)
     paused = httpx.post(first + "/api/deployments/triage/pause", headers=AUTH).json()
     assert delay(second, paused) < 1.0
     rolled = httpx.post(first + "/api/deployments/triage/rollback", headers=AUTH)
     assert rolled.status_code == 200
     assert delay(second, rolled.json(), gone=True) < 1.0
     # Rolled back everywhere: the other replica answers from stable only.
-    answers = [
-        httpx.post(
-            second + "/v1/pipelines/triage/invoke",
-            json={"input": {"text": "hi"}},
-            headers=AUTH,
-            timeout=20,
-        ).json()["version"]
-        for _ in range(10)
-    ]
-    assert set(answers) == {stable}
+    assert answers(second) == {stable}

@@ -9,21 +9,33 @@ Two kinds of evidence sit side by side and must not be confused:
 
 Only the always-valid test decides ``safe_to_promote``: an arm is safe when the split shows
 no sample-ratio mismatch, no metric is worse and at least one is better. The sample-ratio
-check is Pearson's chi-square of assigned requests against the expected split, flagged at
-p < 0.001 (Kohavi, Tang & Xu 2020).
+check is Pearson's chi-square of assigned requests against the expected split (any number
+of arms, k - 1 degrees of freedom), flagged at p < 0.001 (Kohavi, Tang & Xu 2020).
+
+With several treatment arms each metric is tested once per arm, so both kinds of p-value
+are Holm-adjusted across the arms for each metric (Holm 1979: step-down, controls the
+family-wise error at ``alpha``); ``significant`` and the always-valid direction use the
+adjusted values. Always-valid p-values stay valid at any stopping time, so their Holm
+adjustment does too. Intervals are shown unadjusted.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from keel.core.errors import InvalidInputError
-from keel.deploy.judge.ab_stats import ArmComparison, ArmSummary, compare_arms, summarise
+from keel.deploy.judge.ab_stats import (
+    ArmComparison,
+    ArmSummary,
+    compare_arms,
+    direction,
+    summarise,
+)
 from keel.deploy.judge.spec import DATA_ERROR, ArmObservations, JudgePolicy
 
 SRM_ALPHA = 0.001
@@ -107,6 +119,43 @@ class ABReport:
             "recommendation": self.recommendation,
             "notes": list(self.notes),
         }
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input's order (monotone, at most 1)."""
+    clean = [p if math.isfinite(p) else 1.0 for p in p_values]
+    order = sorted(range(len(clean)), key=lambda i: clean[i])
+    adjusted = [1.0] * len(clean)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(clean) - rank) * clean[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def _adjusted(
+    comparisons: tuple[ArmComparison, ...], policy: JudgePolicy, alpha: float
+) -> tuple[ArmComparison, ...]:
+    """Holm across the treatment arms, per metric, for both kinds of p-value."""
+    found = list(comparisons)
+    for spec in policy.metrics:
+        family = [i for i, c in enumerate(found) if c.metric == spec.name]
+        fixed = holm([found[i].p_value for i in family])
+        valid = [i for i in family if found[i].always_valid_p is not None]
+        always = dict(
+            zip(valid, holm([found[i].always_valid_p or 1.0 for i in valid]), strict=True)
+        )
+        for i, p_fixed in zip(family, fixed, strict=True):
+            c = found[i]
+            p_valid = always.get(i)
+            found[i] = replace(
+                c,
+                p_adjusted=p_fixed,
+                always_valid_p_adjusted=p_valid,
+                significant=p_fixed < alpha,
+                sequential=direction(spec, c.mean_difference, p_valid, alpha),
+            )
+    return tuple(found)
 
 
 def _check_arms(arms: Mapping[str, ArmObservations], split: Mapping[str, float]) -> None:
@@ -210,6 +259,7 @@ def ab_report(
             n, arms[n], control_name, arms[control_name], spec, level, taus.get(spec.name)
         )
     )
+    comparisons = _adjusted(comparisons, policy, level)
     safe, arm, recommendation = _recommend(control_name, treatments, comparisons, srm)
     notes = (
         "safe_to_promote uses only the always-valid mSPRT; fixed-horizon p-values are shown "

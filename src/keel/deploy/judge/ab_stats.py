@@ -45,7 +45,9 @@ class ArmComparison:
 
     ``difference``/``ci_low``/``ci_high``/``p_value`` are fixed-horizon (Hodges-Lehmann
     shift or difference of rates); ``mean_difference``, ``always_valid_p``,
-    ``cs_low``/``cs_high`` and ``sequential`` come from the always-valid mSPRT.
+    ``cs_low``/``cs_high`` and ``sequential`` come from the always-valid mSPRT. With
+    several treatment arms the report fills ``p_adjusted`` and ``always_valid_p_adjusted``
+    (Holm across the arms, per metric) and ``significant``/``sequential`` follow those.
     """
 
     arm: str
@@ -64,6 +66,8 @@ class ArmComparison:
     cs_low: float | None
     cs_high: float | None
     sequential: Sequential
+    p_adjusted: float | None = None
+    always_valid_p_adjusted: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +87,8 @@ class ArmComparison:
             "cs_low": finite_or_none(self.cs_low),
             "cs_high": finite_or_none(self.cs_high),
             "sequential": self.sequential,
+            "p_adjusted": finite_or_none(self.p_adjusted),
+            "always_valid_p_adjusted": finite_or_none(self.always_valid_p_adjusted),
         }
 
 
@@ -119,17 +125,33 @@ def summarise(
 
 
 def _direction(spec: MetricSpec, test: SequentialTest | None, alpha: float) -> Sequential:
-    if test is None or test.always_valid_p >= alpha or test.estimate == 0:
+    if test is None:
         return "inconclusive"
-    went_up = test.estimate > 0
+    return direction(spec, test.estimate, test.always_valid_p, alpha)
+
+
+def direction(spec: MetricSpec, estimate: float, p_value: float | None, alpha: float) -> Sequential:
+    """Better, worse or inconclusive: a change shown at ``alpha``, judged by its sign."""
+    if p_value is None or p_value >= alpha or estimate == 0:
+        return "inconclusive"
+    went_up = estimate > 0
     bad = went_up if spec.bad_direction == "increase" else not went_up
     return "worse" if bad else "better"
 
 
+_PROPORTION_TAU_FLOOR = 0.01
+
+
 def _default_tau(spec: MetricSpec, control_level: float, control_sd: float) -> float:
-    """Mixture sd: the effect size worth detecting, from the metric's own tolerances."""
+    """Mixture sd: the effect size worth detecting, from the metric's own tolerances.
+
+    For proportions the floor is one percentage point: a control that has shown no bad
+    events yet (an error rate of 0) must not shrink the mixture to nothing, which would
+    leave the test blind even to a jump from 0 % to 40 %. Any fixed ``tau`` keeps the
+    always-valid guarantee; it only moves where the test has its power.
+    """
     if spec.kind == "proportion":
-        return max(0.2 * control_level, spec.max_increase or 0.0, 1e-3)
+        return max(0.2 * control_level, spec.max_increase or 0.0, _PROPORTION_TAU_FLOOR)
     scale = abs(control_level) if control_level != 0 else control_sd
     return max((spec.allowed_ratio - 1) * scale, 0.05 * control_sd, 1e-12)
 

@@ -51,6 +51,7 @@ class RolloutPolicy:
     judge: JudgePolicy = field(default_factory=default_policy)
     promote_checks: int = 2
     max_nodata_checks: int = 3
+    stage: str | None = None  # how reasons name the step (None: "at W %"), e.g. "in shadow"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(int(s) for s in self.steps))
@@ -179,6 +180,10 @@ def _current_weight(policy: RolloutPolicy, state: RolloutState) -> int:
     return policy.steps[state.step_index]
 
 
+def _at(policy: RolloutPolicy, state: RolloutState) -> str:
+    return policy.stage or f"at {_current_weight(policy, state)} %"
+
+
 def _spend(policy: RolloutPolicy, state: RolloutState, why: str, **changes: Any) -> RolloutAction:
     """Spend one failed check: hold, or roll back once the budget is overdrawn."""
     failed = state.checks_failed + 1
@@ -216,7 +221,8 @@ def _on_pass(
     if state.step_index < policy.last_judged_index:
         nxt = state.step_index + 1
         new = replace(state, step_index=nxt, step_started_at=now, passes_in_step=0)
-        reason = f"passed at {weight} % ({judgement.reason}); advancing to {policy.steps[nxt]} %"
+        where = _at(policy, state)
+        reason = f"passed {where} ({judgement.reason}); advancing to {policy.steps[nxt]} %"
         return RolloutAction("advance", policy.steps[nxt], reason, new)
     blockers = _promotion_blockers(judgement)
     if blockers:
@@ -224,9 +230,11 @@ def _on_pass(
     passes = state.passes_in_step + 1
     if passes >= policy.promote_checks:
         new = replace(state, passes_in_step=passes, status="promoted")
-        reason = f"passed {passes} consecutive checks at {weight} % ({judgement.reason}); promoting"
+        where = _at(policy, state)
+        reason = f"passed {passes} consecutive checks {where} ({judgement.reason}); promoting"
         return RolloutAction("promote", 100, reason, new)
-    reason = f"passed {passes} of {policy.promote_checks} checks needed to promote at {weight} %"
+    need = policy.promote_checks
+    reason = f"passed {passes} of {need} checks needed to promote {_at(policy, state)}"
     return RolloutAction("wait", weight, reason, replace(state, passes_in_step=passes))
 
 
@@ -245,7 +253,8 @@ def next_action(
     weight = _current_weight(policy, state)
     if judgement is not None and judgement.verdict is Verdict.FAIL:
         new = replace(state, checks=state.checks + 1, last_check_at=now, status="rolled_back")
-        return RolloutAction("rollback", 0, f"failed at {weight} %: {judgement.reason}", new)
+        why = f"failed {_at(policy, state)}: {judgement.reason}"
+        return RolloutAction("rollback", 0, why, new)
     if judgement is None or not check_due(policy, state, now):
         due = next_check_at(policy, state)
         why = "no judgement" if judgement is None else "judgement ignored before the check is due"
@@ -257,5 +266,6 @@ def next_action(
         why = f"{judgement.n_canary} canary requests in this step, {policy.min_samples} needed"
         return _on_nodata(policy, state, why)
     if judgement.verdict is Verdict.MARGINAL:
-        return _spend(policy, state, f"marginal at {weight} %: {judgement.reason}", nodata_streak=0)
+        why = f"marginal {_at(policy, state)}: {judgement.reason}"
+        return _spend(policy, state, why, nodata_streak=0)
     return _on_pass(policy, state, judgement, now)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from keel.deploy.arms import parse_split
 from keel.deploy.model import StickyKey, Strategy, parse_duration, parse_steps
 from keel.deploy.service import DeploymentService
 from keel.runtime import Runtime
@@ -25,7 +26,9 @@ router = APIRouter(tags=["deployments"])
 class DeployRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pipeline: str = Field(description="The endpoint: the pipeline's name.")
-    version: str = Field(description="Candidate version (or a unique prefix).")
+    version: str | list[str] = Field(
+        description="Candidate version (or a unique prefix), or a list of up to 7 candidates."
+    )
     strategy: Literal["canary", "ab", "shadow", "blue-green"] = "canary"
     steps: str | list[float] | None = Field(
         None, description="Canary weights in percent, e.g. [5, 25, 50, 100] or '5,25,50,100'."
@@ -33,13 +36,36 @@ class DeployRequest(BaseModel):
     interval: str | float | None = Field(
         None, description="Time per canary step: seconds, or a duration such as '10m'."
     )
-    split: float | None = Field(None, description="A/B: the candidate's share in percent.")
+    split: float | str | list[float] | None = Field(
+        None,
+        description="A/B: one percent per candidate (stable gets the rest), or stable's "
+        "percent first and then the candidates' (summing to 100), e.g. '34,33,33'.",
+    )
+    weights: dict[str, float] | None = Field(
+        None,
+        description="A/B: percent per version (prefixes, or 'stable'), summing to 100; "
+        "instead of split.",
+    )
     sticky: str | None = Field(
         None, description="User key for sticky arms: header:NAME, body:FIELD[.FIELD] or key."
     )
-    mirror: float | None = Field(None, description="Percent of requests mirrored (shadow).")
+    mirror: float | None = Field(
+        None, description="Percent of requests mirrored to every candidate (shadow)."
+    )
     evaluator: str | None = Field(None, description="Evaluator scoring shadowed pairs.")
     min_samples: int | None = Field(None, description="Requests per arm before judging.")
+    then: str | None = Field(
+        None,
+        description="Shadow: 'canary' turns the candidates that pass into a canary with "
+        "these steps; without it a person promotes.",
+    )
+
+
+class VersionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: str | None = Field(
+        None, description="The candidate to act on; required when several are live."
+    )
 
 
 class WeightsRequest(BaseModel):
@@ -57,7 +83,9 @@ def plan_args(body: DeployRequest | dict[str, Any]) -> dict[str, Any]:
     interval = raw.get("interval")
     if interval is not None:
         args["interval_s"] = parse_duration(str(interval))
-    for key in ("split", "mirror", "evaluator", "min_samples"):
+    if raw.get("split") is not None:
+        args["split"] = parse_split(raw["split"])
+    for key in ("weights", "mirror", "evaluator", "min_samples", "then"):
         if raw.get(key) is not None:
             args[key] = raw[key]
     if raw.get("sticky"):
@@ -116,9 +144,11 @@ def routing(name: str, request: Request) -> Response:
     return JSONBytes(runtime.router.view(name) | {"shadow": runtime.shadow.stats.to_dict()})
 
 
-@router.post("/api/deployments/{name}/promote", summary="Promote the candidate", responses=ERRORS)
-def promote(name: str, request: Request) -> Response:
-    return JSONBytes(_service(request).promote(name, _actor(request)).to_dict())
+@router.post("/api/deployments/{name}/promote", summary="Promote a candidate", responses=ERRORS)
+def promote(name: str, request: Request, body: VersionRequest | None = None) -> Response:
+    version = body.version if body else None
+    promoted = _service(request).promote(name, _actor(request), version=version)
+    return JSONBytes(promoted.to_dict())
 
 
 @router.post(
@@ -126,8 +156,10 @@ def promote(name: str, request: Request) -> Response:
     summary="Back to stable (or undo the last promotion)",
     responses=ERRORS,
 )
-def rollback(name: str, request: Request) -> Response:
-    return JSONBytes(_service(request).rollback(name, _actor(request)).to_dict())
+def rollback(name: str, request: Request, body: VersionRequest | None = None) -> Response:
+    """With ``{"version": …}``, roll back that one candidate; the others carry on."""
+    version = body.version if body else None
+    return JSONBytes(_service(request).rollback(name, _actor(request), version=version).to_dict())
 
 
 @router.post("/api/deployments/{name}/pause", summary="Freeze the rollout", responses=ERRORS)
