@@ -2,11 +2,13 @@
 
 It drives the server it is given in paired rounds: each round runs one block of sequential
 invoke requests per mode (``off``: a deployment that mirrors nothing; a number: a shadow
-deployment mirroring that percent), in an order that rotates from round to round, so slow
+deployment mirroring that percent), in a random order drawn afresh every round, so slow
 drifts of a shared machine hit every mode alike. Before each block the mode is set through
 the deployments API; after it the client waits until the shadow queue has finished every
-mirrored run, so the server CPU read from ``/proc/PID/stat`` around the block includes the
-shadow's work.
+mirrored run, so the CPU read from ``/proc`` around the block includes the shadow's work:
+the server process's own, and that of the processes it started (the shadow worker). The
+server's is read after the same settle time in every mode, before polling for the drain,
+so the polls' own cost does not count against the mode that needs more of them.
 
 Prints one JSON object: per block its round, mode, latencies (ms), how late the loop
 resumed the stable model (µs), server CPU seconds and the load average when it ended; and
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import sys
 import time
 from typing import Any
@@ -25,13 +28,58 @@ import httpx
 import orjson
 
 PIPELINE = "triage"
+SETTLE_S = 0.5  # after a block: the last shadow runs (80 ms), a pair flush (0.2 s), spans
 
 
-def server_cpu(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (Linux)."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def schedstat(pid: int, tid: int) -> tuple[float, float]:
+    """Seconds thread ``tid`` of ``pid`` ran, and waited runnable for a CPU (Linux, ns
+    precision; the scheduler's own accounting)."""
+    with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+        ran, waited, _ = f.read().split()
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds of every thread of ``pid`` still alive."""
+    total = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += schedstat(pid, int(tid))[0]
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+    return total
+
+
+def worker_cpu(pid: int) -> float:
+    """CPU seconds of the processes ``pid`` started (the shadow worker), recursively."""
+    total = 0.0
+    for child in children(pid):
+        if child == os.getpid():  # the bench started this client too
+            continue
+        try:
+            total += process_cpu(child) + worker_cpu(child)
+        except FileNotFoundError:  # it exited meanwhile
+            continue
+    return total
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found += [int(p) for p in f.read().split()]
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def counters(args: argparse.Namespace) -> tuple[float, float, float, float]:
+    """Seconds so far: the server process's CPU, its event loop thread's CPU and wait for a
+    CPU, and the shadow worker's CPU."""
+    pid = args.server_pid
+    loop_ran, loop_waited = schedstat(pid, args.loop_tid)
+    return process_cpu(pid), loop_ran, loop_waited, worker_cpu(pid)
 
 
 def set_mode(client: httpx.Client, candidate: str, mode: str) -> None:
@@ -56,11 +104,11 @@ def shadow_counters(client: httpx.Client) -> dict[str, int]:
 
 def drain(client: httpx.Client) -> None:
     """Wait until every mirrored request was run, failed or dropped."""
-    for _ in range(2000):
+    for _ in range(400):
         c = shadow_counters(client)
         if c["completed"] + c["failed"] + c["dropped"] >= c["submitted"]:
             return
-        time.sleep(0.01)
+        time.sleep(0.05)
     raise RuntimeError(f"the shadow queue did not drain: {c}")
 
 
@@ -81,18 +129,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     modes = args.modes.split(",")
     headers = {"authorization": f"Bearer {args.key}"}
     blocks = []
+    rng = random.Random(args.seed)
     with httpx.Client(base_url=args.url, headers=headers, timeout=30) as client:
-        set_mode(client, args.candidate, "off")
-        block(client, 40, "warm-up")
+        for mode in modes:  # a shadow mode also starts the worker process, if any
+            set_mode(client, args.candidate, mode)
+            block(client, 40, "warm-up")
+            drain(client)
         for r in range(args.rounds):
-            shift = r % len(modes)
-            for mode in modes[shift:] + modes[:shift]:
+            for mode in rng.sample(modes, len(modes)):  # a fresh order every round
                 set_mode(client, args.candidate, mode)
                 time.sleep(0.05)  # let the watcher's own refresh settle before timing
-                cpu = server_cpu(args.server_pid)
+                cpu = counters(args)
                 latencies, late = block(client, args.per_block, f"r{r}")
+                # The server's CPU is read after the same settle time in every mode, before
+                # polling for the drain: the polls' own cost would count against the mode
+                # that needs more of them. The worker's is read once it has drained.
+                time.sleep(SETTLE_S)
+                used, loop_used, loop_waited, _ = (
+                    b - a for a, b in zip(cpu, counters(args), strict=True)
+                )
                 drain(client)
-                used = server_cpu(args.server_pid) - cpu
+                worker = counters(args)[3] - cpu[3]
                 blocks.append(
                     {
                         "round": r,
@@ -100,6 +157,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         "latencies": latencies,
                         "late_us": late,
                         "server_cpu_s": used,
+                        "loop_cpu_s": loop_used,
+                        "loop_wait_s": loop_waited,
+                        "worker_cpu_s": worker,
                         "load": os.getloadavg()[0],
                     }
                 )
@@ -111,10 +171,12 @@ def main() -> int:
     parser.add_argument("--url", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--server-pid", type=int, required=True)
+    parser.add_argument("--loop-tid", type=int, required=True, help="the event loop's thread")
     parser.add_argument("--candidate", required=True)
     parser.add_argument("--modes", default="off,100")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--per-block", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=1, help="of the modes' order per round")
     sys.stdout.buffer.write(orjson.dumps(run(parser.parse_args())))
     return 0
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.trace import TracerProvider
 
 from keel.catalog import PipelineCatalog
+from keel.deploy.mirrors import Mirror, build_mirror
 from keel.deploy.router import DeploymentRouter
-from keel.deploy.shadow import ShadowMirror
 from keel.feedback.alerting import ReviewAccuracyCondition
 from keel.feedback.sampling import TrafficSampler
 from keel.feedback.service import FeedbackService
@@ -143,14 +143,7 @@ class Runtime:
         # Deployments: this process's routing table (kept current by the server's watcher)
         # and the shadow mirror (its workers run inside the server).
         self.router = DeploymentRouter(self.catalog)
-        self.shadow = ShadowMirror(
-            self.runner,
-            self.catalog,
-            self.store,
-            queue_size=settings.deploy.shadow_queue_size,
-            workers=settings.deploy.shadow_workers,
-            evaluators=self._evaluator,
-        )
+        self.shadow: Mirror = build_mirror(self)
 
     def online_scorer(self) -> OnlineScorer:
         """The online evaluators configured in ``feedback.online_evals``, built once."""
@@ -182,7 +175,8 @@ class Runtime:
         except ValueError:
             return kept
 
-    def _evaluator(self, spec: str) -> Any:
+    def evaluator(self, spec: str) -> Any:
+        """One evaluator of ``keel eval`` by its spec (shadowed pairs are scored with it)."""
         from keel.evals.service import build_evaluators  # deferred: evaluators import a lot
 
         return build_evaluators(self, [spec])[0]

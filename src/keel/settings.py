@@ -462,11 +462,56 @@ class DeploySettings(_Section):
     shadow_queue_size: int = Field(
         1000,
         ge=1,
-        description="Mirrored requests waiting to run on a shadow candidate; more are dropped "
-        "and counted, never delaying the primary answer.",
+        description="Mirrored requests waiting or running on a shadow candidate; more are "
+        "dropped and counted, never delaying the primary answer.",
     )
     shadow_workers: int = Field(
         2, ge=1, description="Mirrored requests run at once on shadow candidates."
+    )
+    shadow_isolation: Literal["process", "loop"] = Field(
+        "process",
+        description="Where mirrored requests run: `process`, a low-priority worker process "
+        "started with the first mirrored request (its own runtime from these settings); "
+        "`loop`, the server's event loop, in turns taken while no request is ready to run.",
+    )
+    shadow_nice: int = Field(
+        19,
+        ge=0,
+        le=19,
+        description="`process` isolation: added to the server's niceness for the shadow "
+        "worker, so the kernel runs the server's requests first.",
+    )
+    shadow_sched_idle: bool = Field(
+        True,
+        description="`process` isolation, Linux: run the shadow worker in the idle scheduling "
+        "class (SCHED_IDLE). The kernel then preempts it as soon as the server wakes and "
+        "treats its CPU as free when placing the server; a worker that is only niced may "
+        "finish its time slice first. On a machine kept busy by other work, the shadow then "
+        "gets almost no CPU: its queue fills and mirrored requests are dropped (counted).",
+    )
+    shadow_shutdown_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="`process` isolation: at shutdown, how long mirrored requests already "
+        "queued may still run; the rest are dropped and counted.",
+    )
+    shadow_quiet_ms: float = Field(
+        5.0,
+        ge=0,
+        description="`loop` isolation: with no request in flight, a shadow step waits until "
+        "none has been answered for this long (a caller's next request often follows at once).",
+    )
+    shadow_recheck_ms: float = Field(
+        1.0,
+        gt=0,
+        description="`loop` isolation: how often a waiting shadow step checks again whether "
+        "it may run.",
+    )
+    shadow_max_wait_ms: float = Field(
+        1000.0,
+        gt=0,
+        description="`loop` isolation: a shadow step that found no idle moment for this long "
+        "runs anyway (counted as `forced_turns`).",
     )
 
 

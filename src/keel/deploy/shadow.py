@@ -7,11 +7,14 @@ own trace (role ``shadow``, the same ``keel.deploy.pair_id`` as the primary trac
 both answers with the deployment's evaluator when it has one, and store the pair. The
 shadow's output is never returned to anyone.
 
-The shadow shares the event loop with the requests it mirrors, so it runs at lower
-priority: a worker starts a run, and scores it, only when :meth:`Foreground.turn` says no
-foreground request is ready to run (see :mod:`keel.deploy.foreground`); the run's own
-steps are short and each ends at an ``await``. Pairs are written in batches by one task
-every ``FLUSH_S``, not one transaction per request.
+By default this mirror runs in a worker process of its own
+(:mod:`keel.deploy.shadow_process`), where nothing else shares its loop. With
+``deploy.shadow_isolation = "loop"`` it shares the server's event loop with the requests
+it mirrors, so it runs at lower priority: a worker starts a run, and scores it, only when
+:meth:`Foreground.turn` says no foreground request is ready to run (see
+:mod:`keel.deploy.foreground`); the run's own steps are short and each ends at an
+``await``. Pairs are written in batches by one task every ``FLUSH_S``, not one
+transaction per request.
 """
 
 from __future__ import annotations

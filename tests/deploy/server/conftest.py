@@ -6,6 +6,7 @@ models' behaviour (errors, latency, first token, answers) through ``Behaviour``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,8 +18,10 @@ import pytest
 from keel.core.errors import ProviderHTTPError
 from keel.core.messages import ChatChunk, ChatRequest, GenerationParams, Message, ModelRef
 from keel.core.usage import Usage
+from keel.deploy.mirrors import build_mirror
 from keel.providers.testing import FunctionModel, TestingProvider
 from keel.runtime import Runtime
+from keel.settings import KeelSettings
 from tests.deploy.conftest import spec
 from tests.server.conftest import ADMIN_KEY, LiveServer, client, server_settings
 
@@ -86,29 +89,46 @@ class Deployed:
     second: str = ""
 
 
-def build_runtime(
-    home: Path, guardrails: dict[str, object] | None = None, *, breaker: bool = True
-) -> Deployed:
-    """``breaker=False``: the arms' scripted failures never open the testing provider's
-    circuit (all arms share it), so every failure a test sees is its model's own."""
-    gateway: dict[str, object] = {"retry": {"max_attempts": 1}}
-    if not breaker:
-        gateway["breaker"] = {"failure_threshold": 1_000_000}
-    settings = server_settings(
-        home,
-        gateway=gateway,
-        deploy={"poll_seconds": 0.2, "controller_seconds": 0.2},
-    )
+def arms_runtime(settings: KeelSettings, arms: dict[str, Behaviour]) -> Runtime:
+    """A runtime whose testing provider serves each arm's model. The shadow worker process
+    builds its own with it, from the behaviours as they are when the worker starts."""
     runtime = Runtime(settings)
     provider = runtime.registry.provider("testing")
     assert isinstance(provider, TestingProvider)
+    for name, behaviour in arms.items():
+        provider.add(name, ArmModel(name, behaviour))
+    return runtime
+
+
+def build_runtime(
+    home: Path,
+    guardrails: dict[str, object] | None = None,
+    *,
+    breaker: bool = True,
+    **deploy: object,
+) -> Deployed:
+    """``breaker=False``: the arms' scripted failures never open the testing provider's
+    circuit (all arms share it), so every failure a test sees is its model's own.
+    ``deploy``: settings of the deploy section, e.g. ``shadow_isolation="process"``."""
+    gateway: dict[str, object] = {"retry": {"max_attempts": 1}}
+    if not breaker:
+        gateway["breaker"] = {"failure_threshold": 1_000_000}
+    # The shadow runs on the server's loop unless a test asks for its worker process
+    # (test_shadow*.py run both): the controller's tests judge paired scores within seconds,
+    # and a worker process starting at low priority on a busy test machine can lag them.
+    settings = server_settings(
+        home,
+        gateway=gateway,
+        deploy={"poll_seconds": 0.2, "controller_seconds": 0.2, "shadow_isolation": "loop"}
+        | deploy,
+    )
     arms = {
         "stable": Behaviour("stable says hi"),
         "candidate": Behaviour("candidate says hi"),
         "second": Behaviour("second says hi", rng=random.Random(8)),
     }
-    for name, behaviour in arms.items():
-        provider.add(name, ArmModel(name, behaviour))
+    runtime = arms_runtime(settings, arms)
+    runtime.shadow = build_mirror(runtime, functools.partial(arms_runtime, settings, arms))
     stable = runtime.catalog.push(spec("testing:stable", "v1", guardrails)).version
     candidate = runtime.catalog.push(spec("testing:candidate", "v2", guardrails)).version
     second = runtime.catalog.push(spec("testing:second", "v3", guardrails)).version

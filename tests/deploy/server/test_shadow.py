@@ -4,7 +4,9 @@ requests run the candidate off the hot path and are stored as scored, linked pai
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,9 +14,17 @@ import pytest
 from keel.deploy.service import DeploymentService
 from keel.deploy.shadow import MirrorJob, ShadowMirror
 
-from .conftest import Deployed, invoke
+from .conftest import Deployed, build_runtime, invoke
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["process", "loop"])
+def deployed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployed]:
+    """Each test runs with the shadow in its worker process and on the server's loop."""
+    built = build_runtime(tmp_path / "home", shadow_isolation=request.param)
+    yield built
+    built.runtime.close()
 
 
 def wait_for_pairs(deployed: Deployed, deployment_id: str, count: int) -> list:  # type: ignore[type-arg]
@@ -50,8 +60,12 @@ def test_shadow_answers_from_stable_and_stores_linked_pairs(
     assert all(p.baseline_score == 0.0 and p.candidate_score == 1.0 for p in pairs)
     deployed.runtime.flush()
     pair = pairs[0]
-    _, baseline = deployed.runtime.store.traces.get(pair.baseline_trace_id)
-    _, shadow = deployed.runtime.store.traces.get(pair.candidate_trace_id)
+    traces = deployed.runtime.store.traces
+    _, baseline = traces.get(pair.baseline_trace_id)
+    deadline = time.monotonic() + 10  # a worker process writes the shadow's spans itself
+    while traces.get(pair.candidate_trace_id)[0] is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _, shadow = traces.get(pair.candidate_trace_id)
     b_root = next(s for s in baseline if s.layer == "pipeline")
     s_root = next(s for s in shadow if s.layer == "pipeline")
     assert b_root.attributes["keel.deploy.pair_id"] == s_root.attributes["keel.deploy.pair_id"]
