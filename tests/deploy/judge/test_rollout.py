@@ -105,3 +105,19 @@ def test_state_round_trips_through_a_dict() -> None:
 def test_bad_steps_are_refused(steps: tuple[int, ...]) -> None:
     with pytest.raises(InvalidInputError, match="step"):
         RolloutPolicy(steps=steps)
+
+
+def test_promotion_waits_for_every_required_metric() -> None:
+    """A configured evaluator's paired score with no pairs yet: the steps may climb on the
+    other metrics, but the candidate is not promoted without that evidence."""
+    policy = RolloutPolicy(steps=(50,), interval_s=60, promote_checks=1, failed_check_budget=0)
+    error = MetricResult("error", "proportion", "pass", True, "reliability", 500, 500)
+    unseen = MetricResult("eval_score", "paired", "nodata", False, "quality", 0, 0)
+    passing = Judgement(100.0, Verdict.PASS, (error, unseen), reason="judged pass")
+    action = next_action(policy, RolloutState.start(0.0), passing, 60.0)
+    assert action.kind == "wait" and "eval_score" in action.reason
+    optional = MetricResult(
+        "feedback_negative", "proportion", "nodata", False, "quality", 0, 0, required=False
+    )
+    without_feedback = Judgement(100.0, Verdict.PASS, (error, optional), reason="judged pass")
+    assert next_action(policy, RolloutState.start(0.0), without_feedback, 60.0).kind == "promote"

@@ -224,6 +224,11 @@ def _on_pass(
         where = _at(policy, state)
         reason = f"passed {where} ({judgement.reason}); advancing to {policy.steps[nxt]} %"
         return RolloutAction("advance", policy.steps[nxt], reason, new)
+    unseen = [m.name for m in judgement.metrics if m.required and not m.counted]
+    if unseen:
+        # steps may climb on the metrics that have data, but the last move is made only
+        # with evidence on every required one (a configured evaluator's paired score too)
+        return _on_nodata(policy, state, f"no data yet to promote on: {', '.join(unseen)}")
     blockers = _promotion_blockers(judgement)
     if blockers:
         return _spend(policy, state, f"passed but cannot promote: {'; '.join(blockers)}")
