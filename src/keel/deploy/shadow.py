@@ -102,6 +102,8 @@ class ShadowMirror:
         self._built: dict[str, Evaluator] = {}
         self._queue: asyncio.Queue[MirrorJob] | None = None
         self._pairs: list[Pair] = []
+        self._flushing = asyncio.Lock()  # one batch written at a time; drain waits for it
+        self._writing: asyncio.Future[None] | None = None
         self.foreground = foreground or Foreground()
         self.stats = MirrorStats()
 
@@ -132,6 +134,8 @@ class ShadowMirror:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if self._writing is not None:
+                await self._writing  # a batch the cancelled flusher had started
             await self._flush()
 
     async def drain(self) -> None:
@@ -168,16 +172,21 @@ class ShadowMirror:
                 await self._flush()
 
     async def _flush(self) -> None:
-        batch, self._pairs = self._pairs, []
-        if not batch:
-            return
+        async with self._flushing:
+            batch, self._pairs = self._pairs, []
+            if batch:
+                # shielded: a flusher cancelled at shutdown still finishes and counts its batch
+                self._writing = asyncio.ensure_future(asyncio.to_thread(self._store_batch, batch))
+                await asyncio.shield(self._writing)
+            self.stats.pending_pairs = len(self._pairs)
+
+    def _store_batch(self, batch: list[Pair]) -> None:
         try:
-            await asyncio.to_thread(self._store.deployments.add_pairs, batch)
+            self._store.deployments.add_pairs(batch)
             self.stats.completed += len(batch)
         except Exception:
             self.stats.failed += len(batch)
             log.exception("storing %d shadowed pairs failed", len(batch))
-        self.stats.pending_pairs = len(self._pairs)
 
     async def _run(self, job: MirrorJob) -> Pair:
         deployment = job.deployment

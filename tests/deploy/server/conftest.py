@@ -11,6 +11,7 @@ import random
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -153,3 +154,16 @@ def invoke(client: httpx.Client, text: str = "hello", **headers: str) -> httpx.R
     return client.post(
         "/v1/pipelines/triage/invoke", json={"input": {"text": text}}, headers=headers
     )
+
+
+def start(client: httpx.Client, version: Any, **body: Any) -> httpx.Response:
+    """Start a deployment of the ``triage`` endpoint; ``version`` is one or a list."""
+    return client.post("/api/deployments", json={"pipeline": "triage", "version": version, **body})
+
+
+def state(client: httpx.Client) -> dict[str, Any]:
+    """The endpoint's deployment status and history, to compare before and after a refusal."""
+    return {
+        "status": client.get("/api/deployments/triage").json(),
+        "history": client.get("/api/deployments/triage/history").json(),
+    }

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from scipy.stats import chisquare
 
-from .conftest import Deployed, build_runtime, invoke
+from .conftest import Deployed, build_runtime, invoke, start, state
 from .test_controller import drive, last_decision
 from .test_shadow import wait_for_pairs
 
@@ -28,17 +28,6 @@ def deployed(tmp_path: Path) -> Iterator[Deployed]:
     built = build_runtime(tmp_path / "home", breaker=False)
     yield built
     built.runtime.close()
-
-
-def start(client: httpx.Client, version: Any, **body: Any) -> httpx.Response:
-    return client.post("/api/deployments", json={"pipeline": "triage", "version": version, **body})
-
-
-def state(client: httpx.Client) -> dict[str, Any]:
-    return {
-        "status": client.get("/api/deployments/triage").json(),
-        "history": client.get("/api/deployments/triage/history").json(),
-    }
 
 
 def visit(client: httpx.Client, rounds: int, seen: dict[str, set[str]]) -> Counter[str]:

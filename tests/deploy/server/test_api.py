@@ -4,7 +4,6 @@ routing, span attributes, refusals that change nothing, and roles."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 import httpx
 import pytest
@@ -12,20 +11,9 @@ from scipy.stats import binomtest
 
 from keel.store import Store
 
-from .conftest import Deployed, LiveServer, invoke
+from .conftest import Deployed, LiveServer, invoke, start, state
 
 pytestmark = pytest.mark.integration
-
-
-def start(client: httpx.Client, version: str, **body: Any) -> httpx.Response:
-    return client.post("/api/deployments", json={"pipeline": "triage", "version": version, **body})
-
-
-def state(client: httpx.Client) -> dict[str, Any]:
-    return {
-        "status": client.get("/api/deployments/triage").json(),
-        "history": client.get("/api/deployments/triage/history").json(),
-    }
 
 
 def test_canary_splits_traffic_by_weight_and_tags_traces(

@@ -3,18 +3,21 @@ requests run the candidate off the hot path and are stored as scored, linked pai
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
 from keel.deploy.service import DeploymentService
 from keel.deploy.shadow import MirrorJob, ShadowMirror
+from keel.store.deployments import Pair
 
-from .conftest import Deployed, build_runtime, invoke
+from .conftest import Deployed, build_runtime, invoke, start
 
 pytestmark = pytest.mark.integration
 
@@ -39,15 +42,12 @@ def wait_for_pairs(deployed: Deployed, deployment_id: str, count: int) -> list: 
 def test_shadow_answers_from_stable_and_stores_linked_pairs(
     client: httpx.Client, deployed: Deployed
 ) -> None:
-    created = client.post(
-        "/api/deployments",
-        json={
-            "pipeline": "triage",
-            "version": deployed.candidate,
-            "strategy": "shadow",
-            "mirror": 100,
-            "evaluator": "contains:value=candidate",
-        },
+    created = start(
+        client,
+        deployed.candidate,
+        strategy="shadow",
+        mirror=100,
+        evaluator="contains:value=candidate",
     )
     assert created.status_code == 201, created.text
     deployment_id = created.json()["id"]
@@ -146,3 +146,32 @@ def test_the_server_counts_requests_until_answered(
         assert answer.result().status_code == 200
     seen.append(foreground.active)
     assert seen == [1, 0]
+
+
+@pytest.mark.anyio
+async def test_drain_waits_for_a_batch_the_periodic_flush_is_writing(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow store write started by the periodic flush: drain returns only once it is stored."""
+    runtime = deployed.runtime
+    pairs_store = runtime.store.deployments
+    write = pairs_store.add_pairs
+    started = threading.Event()
+
+    def slow_write(batch: list[Pair]) -> None:
+        started.set()
+        time.sleep(0.5)
+        write(batch)
+
+    monkeypatch.setattr(pairs_store, "add_pairs", slow_write)
+    mirror = ShadowMirror(runtime.runner, runtime.catalog, runtime.store, queue_size=4, workers=1)
+    deployment = DeploymentService(runtime.store).start(
+        "triage", deployed.candidate, {"strategy": "shadow", "mirror": 100.0}, "t"
+    )
+    async with mirror.running():
+        assert mirror.submit(MirrorJob(deployment, "p0", {"text": "x"}, None))
+        # the periodic flush has taken the batch and is writing it
+        assert await anyio.to_thread.run_sync(started.wait, 5.0)
+        await mirror.drain()
+        assert mirror.stats.completed == 1
+    assert [p.pair_id for p in runtime.store.deployments.pairs(deployment.id)] == ["p0"]

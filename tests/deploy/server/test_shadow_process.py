@@ -23,7 +23,15 @@ from keel.runtime import Runtime
 from tests.deploy.conftest import spec
 from tests.server.conftest import server_settings
 
-from .conftest import ADMIN_KEY, Deployed, LiveServer, arms_runtime, build_runtime, invoke
+from .conftest import (
+    ADMIN_KEY,
+    Deployed,
+    LiveServer,
+    arms_runtime,
+    build_runtime,
+    invoke,
+    start,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -75,15 +83,12 @@ def test_the_worker_stores_pairs_and_shadow_traces(
     client: httpx.Client, deployed: Deployed
 ) -> None:
     assert isinstance(deployed.runtime.shadow, ProcessMirror)
-    created = client.post(
-        "/api/deployments",
-        json={
-            "pipeline": "triage",
-            "version": deployed.candidate,
-            "strategy": "shadow",
-            "mirror": 100,
-            "evaluator": "contains:value=candidate",
-        },
+    created = start(
+        client,
+        deployed.candidate,
+        strategy="shadow",
+        mirror=100,
+        evaluator="contains:value=candidate",
     )
     assert created.status_code == 201, created.text
     answers = [invoke(client, f"q{i}").json() for i in range(8)]
