@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import run
-from run import ADMIN, ROOT, body, free_port, start_mock, wait_ready
+from run import ROOT, body, free_port, start_mock, wait_ready
+from run import keel_env as gateway_env
 
 PYTHON = ROOT / ".venv" / "bin" / "python"
 KEEL = [str(PYTHON), str(ROOT / ".venv" / "bin" / "keel")]
@@ -37,17 +37,7 @@ LIMITS = ["--rpm", "100000000", "--tpm", "1000000000"]
 
 
 def keel_env(home: Path, upstream: str, pythonpath: str | None) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "KEEL_HOME": str(home),
-        "KEEL_AUTH__ADMIN_KEY": ADMIN,
-        "KEEL_PROVIDERS__OPENAI__BASE_URL": upstream,
-        "KEEL_PROVIDERS__OPENAI__API_KEY": "sk-bench",
-        "KEEL_PROVIDERS__ALLOW_REMOTE": "false",
-        "KEEL_TELEMETRY__EXPORTERS": '["store"]',
-        "KEEL_LOG_LEVEL": "warning",
-        "KEEL_GATEWAY__CACHE__ENABLED": "true",
-    }
+    env = gateway_env(home, upstream)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     return env

@@ -108,16 +108,9 @@ def start_bare(port: int, upstream: str) -> subprocess.Popen[bytes]:
     return proc
 
 
-def start_keel(
-    keel: Path,
-    home: Path,
-    port: int,
-    upstream: str,
-    exporters: str = '["store"]',
-    queue: int | None = None,
-    probe: Path | None = None,
-) -> tuple[subprocess.Popen[bytes], str]:
-    env = {
+def keel_env(home: Path, upstream: str, exporters: str = '["store"]') -> dict[str, str]:
+    """The environment of a benchmarked `keel serve`: every feature on, the mock upstream."""
+    return {
         **os.environ,
         "KEEL_HOME": str(home),
         "KEEL_AUTH__ADMIN_KEY": ADMIN,
@@ -128,6 +121,18 @@ def start_keel(
         "KEEL_LOG_LEVEL": "warning",
         "KEEL_GATEWAY__CACHE__ENABLED": "true",
     }
+
+
+def start_keel(
+    keel: Path,
+    home: Path,
+    port: int,
+    upstream: str,
+    exporters: str = '["store"]',
+    queue: int | None = None,
+    probe: Path | None = None,
+) -> tuple[subprocess.Popen[bytes], str]:
+    env = keel_env(home, upstream, exporters)
     if queue is not None:
         env["KEEL_TELEMETRY__MAX_QUEUE_SIZE"] = str(queue)
     subprocess.run([str(keel), "db", "upgrade"], env=env, check=True, capture_output=True)
